@@ -1,0 +1,1 @@
+# Placeholder: the Glue PySpark job computing PatId1's percentiles (written separately).

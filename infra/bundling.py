@@ -1,0 +1,176 @@
+"""Lambda packaging without Docker.
+
+Each function's bundle is: the wheels of its requirements for the Lambda platform (CPython
+3.12 on x86_64 Linux, fetched by ``pip --platform ... --only-binary=:all:`` so that no
+compiler or container is needed), the core package ``txnpipe/`` and the function's
+``handler.py`` at the root (handler ``handler.handler``). boto3 comes with the runtime.
+
+CDK asks :class:`LocalPipBundling` first; it always bundles (or raises), so the Docker image
+that ``BundlingOptions`` requires is never pulled. The asset hash is computed here, over
+exactly what goes into the bundle, so a change to the core redeploys both functions while an
+unchanged tree never does (pip's output is not byte-stable, so hashing the output would).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_lambda as lambda_
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CORE_DIR = PROJECT_ROOT / "txnpipe"
+LAMBDAS_DIR = PROJECT_ROOT / "lambdas"
+REQUIREMENTS_FILE = Path(__file__).resolve().parent / "lambda_requirements.txt"
+
+PYTHON_VERSION = "3.12"
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.X86_64
+PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
+# Required by BundlingOptions, never pulled: local bundling always succeeds or raises.
+UNUSED_DOCKER_IMAGE = "public.ecr.aws/sam/build-python3.12"
+# Bump when the layout of a bundle changes, to force new asset hashes.
+BUNDLE_FORMAT = "txnpipe-local-bundle-1"
+
+_IGNORED_NAMES = ("__pycache__", "*.pyc", "*.pyo", ".DS_Store", ".pytest_cache", ".mypy_cache")
+
+
+class BundlingError(RuntimeError):
+    pass
+
+
+def read_requirements(path: Path = REQUIREMENTS_FILE) -> tuple[str, ...]:
+    lines = (
+        line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()
+    )
+    return tuple(line for line in lines if line)
+
+
+def pip_command(
+    target: Path, requirements: Sequence[str], python: str = sys.executable
+) -> list[str]:
+    """The pip invocation that fetches Lambda-platform wheels into ``target``."""
+    command = [python, "-m", "pip", "install", "--target", str(target)]
+    for platform in PLATFORMS:
+        command += ["--platform", platform]
+    command += [
+        "--only-binary=:all:",
+        "--python-version",
+        PYTHON_VERSION,
+        "--implementation",
+        "cp",
+        "--no-compile",  # the host's .pyc would not match the 3.12 runtime
+        "--disable-pip-version-check",
+        "--no-input",
+        "--quiet",
+    ]
+    return command + list(requirements)
+
+
+def _source_files(directory: Path) -> Iterable[Path]:
+    for path in sorted(directory.rglob("*")):
+        if not path.is_file():
+            continue
+        relative = path.relative_to(directory)
+        if any(part == "__pycache__" or part.startswith(".") for part in relative.parts):
+            continue
+        if path.suffix in (".pyc", ".pyo"):
+            continue
+        yield path
+
+
+@jsii.implements(cdk.ILocalBundling)
+class LocalPipBundling:
+    """``ILocalBundling`` that builds one function's bundle with pip and file copies."""
+
+    def __init__(
+        self,
+        handler_file: Path,
+        *,
+        core_dir: Path = CORE_DIR,
+        requirements: Sequence[str] | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        self.handler_file = Path(handler_file)
+        self.core_dir = Path(core_dir)
+        self.requirements = tuple(read_requirements() if requirements is None else requirements)
+        self.python = python
+
+    # CDK calls this (through jsii) with the output directory and the bundling options.
+    def try_bundle(self, output_dir: str, options: Any = None, **_: Any) -> bool:
+        self.bundle_into(Path(output_dir))
+        return True
+
+    def bundle_into(self, output_dir: Path) -> Path:
+        if not self.handler_file.is_file():
+            raise BundlingError(f"handler not found: {self.handler_file}")
+        if not (self.core_dir / "__init__.py").is_file():
+            raise BundlingError(f"core package not found: {self.core_dir} has no __init__.py")
+        output_dir.mkdir(parents=True, exist_ok=True)
+        if self.requirements:
+            command = pip_command(output_dir, self.requirements, self.python)
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                raise BundlingError(
+                    f"pip failed ({result.returncode}) bundling {self.handler_file}:\n"
+                    f"{' '.join(command)}\n{result.stdout}\n{result.stderr}"
+                )
+        # Console scripts are of no use in Lambda and would shadow nothing but take space.
+        shutil.rmtree(output_dir / "bin", ignore_errors=True)
+        core_target = output_dir / self.core_dir.name
+        if core_target.exists():
+            raise BundlingError(f"a requirement installed a package named {self.core_dir.name!r}")
+        shutil.copytree(self.core_dir, core_target, ignore=shutil.ignore_patterns(*_IGNORED_NAMES))
+        shutil.copy2(self.handler_file, output_dir / "handler.py")
+        for cache in list(output_dir.rglob("__pycache__")):
+            shutil.rmtree(cache, ignore_errors=True)
+        return output_dir
+
+    def fingerprint(self) -> str:
+        """Hash of everything that decides the bundle's content."""
+        digest = hashlib.sha256()
+
+        def add(label: str, data: bytes) -> None:
+            digest.update(label.encode())
+            digest.update(len(data).to_bytes(8, "big"))
+            digest.update(data)
+
+        add("format", BUNDLE_FORMAT.encode())
+        add("python", PYTHON_VERSION.encode())
+        add("platforms", "\n".join(PLATFORMS).encode())
+        add("requirements", "\n".join(self.requirements).encode())
+        add("handler", self.handler_file.read_bytes() if self.handler_file.is_file() else b"")
+        if self.core_dir.is_dir():
+            for path in _source_files(self.core_dir):
+                add("core:" + path.relative_to(self.core_dir).as_posix(), path.read_bytes())
+        return digest.hexdigest()
+
+
+def function_code(handler_dir: Path, **bundling_kwargs: Any) -> lambda_.Code:
+    """``Code`` for a function whose ``handler.py`` is in ``handler_dir``, bundled locally.
+
+    When bundling is skipped (context ``aws:cdk:bundling-stacks`` = ``[]``, as in the unit
+    tests), CDK stages ``handler_dir`` as is and nothing is downloaded.
+    """
+    bundler = LocalPipBundling(Path(handler_dir) / "handler.py", **bundling_kwargs)
+    return lambda_.Code.from_asset(
+        str(handler_dir),
+        asset_hash_type=cdk.AssetHashType.CUSTOM,
+        asset_hash=bundler.fingerprint(),
+        bundling=cdk.BundlingOptions(
+            image=cdk.DockerImage.from_registry(UNUSED_DOCKER_IMAGE),
+            local=bundler,
+            command=[
+                "bash",
+                "-c",
+                "echo 'txnpipe bundles locally with pip; Docker bundling is not supported' >&2; exit 1",
+            ],
+        ),
+    )

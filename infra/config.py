@@ -1,0 +1,372 @@
+"""Deployment configuration, read from CDK context (``cdk.json`` or ``cdk -c key=value``).
+
+Every key is prefixed ``txnpipe:``. Nothing account-specific lives in code: the account and
+region come from context only if given (otherwise the stack is environment-agnostic and the
+CLI's credentials decide where it goes), and every name has a default that is derived from
+the stack name or left to CloudFormation.
+
+Values passed with ``cdk -c`` arrive as strings, so each reader coerces: integers, booleans
+(``true``/``false``), and JSON for the ``txnpipe:settings`` object.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from constructs import Node
+
+PREFIX = "txnpipe:"
+
+# Prefixes of the data bucket (SPEC sections 3 and 4; ``glue/`` holds the Glue job's output).
+CHUNKS_PREFIX = "chunks/"
+DETECTIONS_PREFIX = "detections/"
+REJECTS_PREFIX = "rejects/"
+GLUE_PREFIX = "glue/"
+
+# SPEC section 6: the settings the core reads as TXNPIPE_<NAME> (integer ones first).
+INTEGER_SETTINGS = (
+    "chunk_rows",
+    "detection_batch_rows",
+    "upgrade_min_merchant_txns",
+    "child_min_txns",
+    "dei_min_female_customers",
+)
+NUMBER_SETTINGS = (
+    "chunk_interval_seconds",
+    "upgrade_count_percentile",
+    "upgrade_weight_percentile",
+    "child_max_avg_value",
+    "dei_max_female_male_ratio",
+)
+SETTING_NAMES = INTEGER_SETTINGS + NUMBER_SETTINGS
+
+UPGRADE_ENGINES = ("inline", "spark")
+GLUE_WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X", "G.025X")
+
+# Every context key this app reads, with its default (documented in docs/deploy.md).
+DEFAULTS: dict[str, Any] = {
+    "stackName": "TxnPipe",
+    "account": None,
+    "region": None,
+    "nag": True,
+    "removalPolicy": "retain",
+    "bucketName": None,
+    "inputsPrefix": "inputs/",
+    "transactionsKey": "inputs/bs140513_032310.csv",
+    "importanceKey": "inputs/bsNET140513_032310.csv",
+    "vpcCidr": "10.42.0.0/16",
+    "maxAzs": 2,
+    "dbName": "txnpipe",
+    "dbUsername": "txnpipe_admin",
+    "dbEngineVersion": "16.13",
+    "dbInstanceType": "t4g.micro",
+    "dbAllocatedStorageGiB": 20,
+    "dbMaxAllocatedStorageGiB": 100,
+    "dbMultiAz": False,
+    "dbBackupRetentionDays": 7,
+    "scheduleEnabled": True,
+    "runSeconds": 50,
+    "chunkerTimeoutSeconds": 70,
+    "chunkerMemoryMiB": 256,
+    "chunkerReservedConcurrency": 1,
+    "detectorTimeoutSeconds": 300,
+    "detectorMemoryMiB": 1024,
+    "detectorReservedConcurrency": 0,
+    "upgradeEngine": "inline",
+    "glueJobName": None,
+    "glueWorkerType": "G.1X",
+    "glueNumberOfWorkers": 2,
+    "glueTimeoutMinutes": 60,
+    "glueMaxConcurrentRuns": 1,
+    "logRetentionDays": 30,
+    "alarmTopicArn": None,
+    "settings": {},
+}
+
+
+class ConfigError(ValueError):
+    """A context value that cannot be deployed; the message names the key."""
+
+
+def _key(name: str) -> str:
+    return PREFIX + name
+
+
+def _as_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"context {_key(name)} must be true or false, got {value!r}")
+
+
+def _as_int(
+    name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = float(value)
+        if not number.is_integer():
+            raise ValueError
+        result = int(number)
+    except (TypeError, ValueError):
+        raise ConfigError(f"context {_key(name)} must be an integer, got {value!r}") from None
+    if minimum is not None and result < minimum:
+        raise ConfigError(f"context {_key(name)} must be >= {minimum}, got {result}")
+    if maximum is not None and result > maximum:
+        raise ConfigError(f"context {_key(name)} must be <= {maximum}, got {result}")
+    return result
+
+
+def _as_optional_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def parse_settings(value: Any) -> dict[str, str]:
+    """``txnpipe:settings`` (an object, or its JSON text) as TXNPIPE_<NAME> environment values."""
+    if value in (None, ""):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"context {_key('settings')} is not a JSON object: {exc}") from None
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"context {_key('settings')} must be an object, got {value!r}")
+    env: dict[str, str] = {}
+    for name, raw in value.items():
+        if name not in SETTING_NAMES:
+            raise ConfigError(
+                f"context {_key('settings')} has unknown setting {name!r}; "
+                f"known settings: {', '.join(SETTING_NAMES)}"
+            )
+        if isinstance(raw, bool) or raw is None:
+            raise ConfigError(f"setting {name} must be a number, got {raw!r}")
+        try:
+            number = float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"setting {name} must be a number, got {raw!r}") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"setting {name} must be finite, got {raw!r}")
+        if name in INTEGER_SETTINGS:
+            if not number.is_integer():
+                raise ConfigError(f"setting {name} must be an integer, got {raw!r}")
+            env[name] = str(int(number))
+        else:
+            env[name] = str(raw).strip() if isinstance(raw, str) else repr(float(raw))
+    return {f"TXNPIPE_{name.upper()}": text for name, text in sorted(env.items())}
+
+
+@dataclass(frozen=True)
+class TxnPipeConfig:
+    stack_name: str = DEFAULTS["stackName"]
+    account: str | None = None
+    region: str | None = None
+    nag: bool = True
+    retain: bool = True
+    bucket_name: str | None = None
+    inputs_prefix: str = DEFAULTS["inputsPrefix"]
+    transactions_key: str = DEFAULTS["transactionsKey"]
+    importance_key: str = DEFAULTS["importanceKey"]
+    vpc_cidr: str = DEFAULTS["vpcCidr"]
+    max_azs: int = DEFAULTS["maxAzs"]
+    db_name: str = DEFAULTS["dbName"]
+    db_username: str = DEFAULTS["dbUsername"]
+    db_engine_version: str = DEFAULTS["dbEngineVersion"]
+    db_instance_type: str = DEFAULTS["dbInstanceType"]
+    db_allocated_storage_gib: int = DEFAULTS["dbAllocatedStorageGiB"]
+    db_max_allocated_storage_gib: int = DEFAULTS["dbMaxAllocatedStorageGiB"]
+    db_multi_az: bool = DEFAULTS["dbMultiAz"]
+    db_backup_retention_days: int = DEFAULTS["dbBackupRetentionDays"]
+    schedule_enabled: bool = DEFAULTS["scheduleEnabled"]
+    run_seconds: int = DEFAULTS["runSeconds"]
+    chunker_timeout_seconds: int = DEFAULTS["chunkerTimeoutSeconds"]
+    chunker_memory_mib: int = DEFAULTS["chunkerMemoryMiB"]
+    chunker_reserved_concurrency: int = DEFAULTS["chunkerReservedConcurrency"]
+    detector_timeout_seconds: int = DEFAULTS["detectorTimeoutSeconds"]
+    detector_memory_mib: int = DEFAULTS["detectorMemoryMiB"]
+    detector_reserved_concurrency: int = DEFAULTS["detectorReservedConcurrency"]
+    upgrade_engine: str = DEFAULTS["upgradeEngine"]
+    glue_job_name: str = ""
+    glue_worker_type: str = DEFAULTS["glueWorkerType"]
+    glue_number_of_workers: int = DEFAULTS["glueNumberOfWorkers"]
+    glue_timeout_minutes: int = DEFAULTS["glueTimeoutMinutes"]
+    glue_max_concurrent_runs: int = DEFAULTS["glueMaxConcurrentRuns"]
+    log_retention_days: int = DEFAULTS["logRetentionDays"]
+    alarm_topic_arn: str | None = None
+    settings_env: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.glue_job_name:
+            object.__setattr__(self, "glue_job_name", f"{self.stack_name}-upgrade-percentiles")
+        self._validate()
+
+    # -- reading --------------------------------------------------------------------------
+    @classmethod
+    def from_context(cls, node: Node) -> TxnPipeConfig:
+        return cls.from_mapping({name: node.try_get_context(_key(name)) for name in DEFAULTS})
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> TxnPipeConfig:
+        """Build from un-prefixed context names; missing or ``None`` values take the default."""
+        unknown = set(raw) - set(DEFAULTS)
+        if unknown:
+            raise ConfigError(
+                f"unknown context keys: {', '.join(sorted(_key(k) for k in unknown))}"
+            )
+
+        def get(name: str) -> Any:
+            value = raw.get(name)
+            return DEFAULTS[name] if value is None else value
+
+        removal = str(get("removalPolicy")).strip().lower()
+        if removal not in ("retain", "destroy"):
+            raise ConfigError(
+                f"context {_key('removalPolicy')} must be retain or destroy, got {removal!r}"
+            )
+        return cls(
+            stack_name=str(get("stackName")).strip(),
+            account=_as_optional_str(get("account")),
+            region=_as_optional_str(get("region")),
+            nag=_as_bool("nag", get("nag")),
+            retain=removal == "retain",
+            bucket_name=_as_optional_str(get("bucketName")),
+            inputs_prefix=str(get("inputsPrefix")).strip(),
+            transactions_key=str(get("transactionsKey")).strip(),
+            importance_key=str(get("importanceKey")).strip(),
+            vpc_cidr=str(get("vpcCidr")).strip(),
+            max_azs=_as_int("maxAzs", get("maxAzs"), minimum=2, maximum=6),
+            db_name=str(get("dbName")).strip(),
+            db_username=str(get("dbUsername")).strip(),
+            db_engine_version=str(get("dbEngineVersion")).strip(),
+            db_instance_type=str(get("dbInstanceType")).strip(),
+            db_allocated_storage_gib=_as_int(
+                "dbAllocatedStorageGiB", get("dbAllocatedStorageGiB"), minimum=20
+            ),
+            db_max_allocated_storage_gib=_as_int(
+                "dbMaxAllocatedStorageGiB", get("dbMaxAllocatedStorageGiB"), minimum=20
+            ),
+            db_multi_az=_as_bool("dbMultiAz", get("dbMultiAz")),
+            db_backup_retention_days=_as_int(
+                "dbBackupRetentionDays", get("dbBackupRetentionDays"), minimum=1, maximum=35
+            ),
+            schedule_enabled=_as_bool("scheduleEnabled", get("scheduleEnabled")),
+            run_seconds=_as_int("runSeconds", get("runSeconds"), minimum=1, maximum=840),
+            chunker_timeout_seconds=_as_int(
+                "chunkerTimeoutSeconds", get("chunkerTimeoutSeconds"), minimum=10, maximum=900
+            ),
+            chunker_memory_mib=_as_int(
+                "chunkerMemoryMiB", get("chunkerMemoryMiB"), minimum=128, maximum=10240
+            ),
+            chunker_reserved_concurrency=_as_int(
+                "chunkerReservedConcurrency",
+                get("chunkerReservedConcurrency"),
+                minimum=0,
+                maximum=1,
+            ),
+            detector_timeout_seconds=_as_int(
+                "detectorTimeoutSeconds", get("detectorTimeoutSeconds"), minimum=10, maximum=900
+            ),
+            detector_memory_mib=_as_int(
+                "detectorMemoryMiB", get("detectorMemoryMiB"), minimum=128, maximum=10240
+            ),
+            detector_reserved_concurrency=_as_int(
+                "detectorReservedConcurrency", get("detectorReservedConcurrency"), minimum=0
+            ),
+            upgrade_engine=str(get("upgradeEngine")).strip().lower(),
+            glue_job_name=_as_optional_str(get("glueJobName")) or "",
+            glue_worker_type=str(get("glueWorkerType")).strip(),
+            glue_number_of_workers=_as_int(
+                "glueNumberOfWorkers", get("glueNumberOfWorkers"), minimum=2
+            ),
+            glue_timeout_minutes=_as_int(
+                "glueTimeoutMinutes", get("glueTimeoutMinutes"), minimum=1, maximum=2880
+            ),
+            glue_max_concurrent_runs=_as_int(
+                "glueMaxConcurrentRuns", get("glueMaxConcurrentRuns"), minimum=1
+            ),
+            log_retention_days=_as_int("logRetentionDays", get("logRetentionDays"), minimum=1),
+            alarm_topic_arn=_as_optional_str(get("alarmTopicArn")),
+            settings_env=parse_settings(get("settings")),
+        )
+
+    # -- checks ---------------------------------------------------------------------------
+    def _validate(self) -> None:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,60}", self.stack_name):
+            raise ConfigError(
+                f"context {_key('stackName')} is not a valid stack name: {self.stack_name!r}"
+            )
+        if not self.inputs_prefix.endswith("/") or self.inputs_prefix.startswith("/"):
+            raise ConfigError(
+                f"context {_key('inputsPrefix')} must look like 'inputs/', got {self.inputs_prefix!r}"
+            )
+        reserved = (CHUNKS_PREFIX, DETECTIONS_PREFIX, REJECTS_PREFIX, GLUE_PREFIX)
+        if any(
+            self.inputs_prefix.startswith(p) or p.startswith(self.inputs_prefix) for p in reserved
+        ):
+            raise ConfigError(
+                f"context {_key('inputsPrefix')} overlaps an output prefix: {self.inputs_prefix!r}"
+            )
+        for name, key in (
+            ("transactionsKey", self.transactions_key),
+            ("importanceKey", self.importance_key),
+        ):
+            if not key.startswith(self.inputs_prefix) or key == self.inputs_prefix:
+                raise ConfigError(
+                    f"context {_key(name)} must be an object key under {self.inputs_prefix!r}, got {key!r}"
+                )
+        if self.upgrade_engine not in UPGRADE_ENGINES:
+            raise ConfigError(
+                f"context {_key('upgradeEngine')} must be one of {', '.join(UPGRADE_ENGINES)}, "
+                f"got {self.upgrade_engine!r}"
+            )
+        if self.glue_worker_type not in GLUE_WORKER_TYPES:
+            raise ConfigError(
+                f"context {_key('glueWorkerType')} is not a Glue 5.0 worker type: {self.glue_worker_type!r}"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,255}", self.glue_job_name):
+            raise ConfigError(
+                f"context {_key('glueJobName')} is not a valid Glue job name: {self.glue_job_name!r}"
+            )
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,62}", self.db_name):
+            raise ConfigError(
+                f"context {_key('dbName')} is not a valid PostgreSQL database name: {self.db_name!r}"
+            )
+        if not re.fullmatch(
+            r"[A-Za-z][A-Za-z0-9_]{0,15}", self.db_username
+        ) or self.db_username.lower() in ("postgres", "rdsadmin", "admin"):
+            raise ConfigError(f"context {_key('dbUsername')} is not allowed: {self.db_username!r}")
+        if not re.fullmatch(r"16\.\d+", self.db_engine_version):
+            raise ConfigError(
+                f"context {_key('dbEngineVersion')} must be a PostgreSQL 16 minor version such as "
+                f"16.13, got {self.db_engine_version!r}"
+            )
+        if self.db_max_allocated_storage_gib < self.db_allocated_storage_gib:
+            raise ConfigError(
+                "context txnpipe:dbMaxAllocatedStorageGiB is below txnpipe:dbAllocatedStorageGiB"
+            )
+        # The chunker paces itself for run_seconds, then needs time to finish the chunk in hand.
+        if self.chunker_timeout_seconds < self.run_seconds + 10:
+            raise ConfigError(
+                f"context {_key('chunkerTimeoutSeconds')} ({self.chunker_timeout_seconds}) must be at "
+                f"least {_key('runSeconds')} + 10 ({self.run_seconds + 10})"
+            )
+
+    # -- derived --------------------------------------------------------------------------
+    @property
+    def environment(self) -> dict[str, str] | None:
+        """The stack's account/region, only if context gave them (else environment-agnostic)."""
+        env = {k: v for k, v in (("account", self.account), ("region", self.region)) if v}
+        return env or None

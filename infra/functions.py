@@ -1,0 +1,162 @@
+"""A Python Lambda in the VPC with its own least-privilege role and log group (shared by X and Y).
+
+The role is written by hand instead of attaching AWSLambdaBasicExecutionRole and
+AWSLambdaVPCAccessExecutionRole: logging is scoped to the function's own log group; only the
+ENI actions Lambda needs to join the VPC keep ``*``, as AWS does not scope them further.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra import bundling
+from infra.config import TxnPipeConfig
+from infra.database import Database
+from infra.nag import acknowledge
+from infra.network import Network
+
+VPC_ENI_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+)
+
+
+class VpcPythonFunction(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: TxnPipeConfig,
+        network: Network,
+        database: Database,
+        name: str,
+        handler_dir: Path,
+        description: str,
+        environment: Mapping[str, str],
+        timeout: cdk.Duration,
+        memory_mib: int,
+        reserved_concurrency: int | None,
+        logical_id: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            retention=log_retention(config.log_retention_days),
+            removal_policy=cdk.RemovalPolicy.RETAIN if config.retain else cdk.RemovalPolicy.DESTROY,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=description,
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(sid="JoinVpc", actions=list(VPC_ENI_ACTIONS), resources=["*"])
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Only the EC2 network-interface actions Lambda needs to attach to the VPC (the same "
+            "actions as AWSLambdaVPCAccessExecutionRole); AWS does not support narrowing them to "
+            "resources that do not exist yet.",
+        )
+
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=network.vpc,
+            description=f"txnpipe {name} Lambda",
+            # Isolated subnets: egress can only reach the VPC endpoints and the proxy anyway.
+            allow_all_outbound=True,
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=description,
+            runtime=bundling.RUNTIME,
+            architecture=bundling.ARCHITECTURE,
+            handler="handler.handler",
+            code=bundling.function_code(handler_dir),
+            role=self.role,
+            environment=dict(environment),
+            timeout=timeout,
+            memory_size=memory_mib,
+            reserved_concurrent_executions=reserved_concurrency or None,
+            vpc=network.vpc,
+            vpc_subnets=network.isolated_subnets,
+            security_groups=[self.security_group],
+            log_group=self.log_group,
+        )
+        # A stable logical id, so that `sam local invoke <LogicalId>` is easy to type.
+        cfn_function = self.function.node.default_child
+        assert isinstance(cfn_function, lambda_.CfnFunction)
+        cfn_function.override_logical_id(logical_id)
+        self.logical_id = logical_id
+
+        database.allow_client(self.security_group, f"PostgreSQL from the {name} Lambda")
+        database.grant_read_secret(self.role)
+        acknowledge(
+            self.function,
+            "AwsSolutions-L1",
+            f"Pinned to Python {bundling.PYTHON_VERSION}: the bundle's binary wheels (psycopg) are "
+            f"fetched for exactly this CPython ABI; move both together in infra/bundling.py.",
+        )
+
+    def grant_objects(self, sid: str, actions: list[str], resources: list[str]) -> None:
+        self.role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources))
+
+
+# CloudWatch Logs accepts these retention periods only (days -> RetentionDays).
+_RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+def log_retention(days: int) -> logs.RetentionDays:
+    """The shortest allowed CloudWatch Logs retention of at least ``days`` days."""
+    for allowed in sorted(_RETENTION):
+        if allowed >= days:
+            return _RETENTION[allowed]
+    return _RETENTION[max(_RETENTION)]

@@ -1,0 +1,62 @@
+"""Storage: the data bucket (inputs, chunks, detections, rejects, Glue results) and its log bucket."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.config import TxnPipeConfig
+
+
+class Storage(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, config: TxnPipeConfig) -> None:
+        super().__init__(scope, construct_id)
+        removal = cdk.RemovalPolicy.RETAIN if config.retain else cdk.RemovalPolicy.DESTROY
+        auto_delete = not config.retain
+
+        # Target of the data bucket's server access logs and of the VPC flow logs.
+        # Log delivery only supports SSE-S3 on the target bucket. (cdk-nag's S1 does not ask a
+        # log-delivery bucket to log itself.)
+        self.log_bucket = s3.Bucket(
+            self,
+            "LogBucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(id="expire-logs", expiration=cdk.Duration.days(365))],
+            removal_policy=removal,
+            auto_delete_objects=auto_delete,
+        )
+
+        self.bucket = s3.Bucket(
+            self,
+            "DataBucket",
+            bucket_name=config.bucket_name,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.log_bucket,
+            server_access_logs_prefix="data-bucket/",
+            lifecycle_rules=[
+                # Chunks and detections are rewritten on retries (same key, same bytes):
+                # keep superseded versions only briefly.
+                s3.LifecycleRule(
+                    id="expire-noncurrent-versions",
+                    noncurrent_version_expiration=cdk.Duration.days(30),
+                ),
+                s3.LifecycleRule(
+                    id="abort-incomplete-multipart-uploads",
+                    abort_incomplete_multipart_upload_after=cdk.Duration.days(7),
+                ),
+            ],
+            removal_policy=removal,
+            auto_delete_objects=auto_delete,
+        )
+
+    def objects(self, prefix: str) -> str:
+        """ARN pattern of every object under ``prefix`` (``arn:...:bucket/prefix*``)."""
+        return self.bucket.arn_for_objects(f"{prefix}*")

@@ -1,0 +1,88 @@
+"""Drive the two mechanisms directly (no runner), so tests can control event delivery."""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from txnpipe.adapters import pgstore
+from txnpipe.adapters.s3store import S3Store
+from txnpipe.chunker import RangeReader, run_tick
+from txnpipe.detector import Detector
+from txnpipe.events import chunk_refs
+from txnpipe.keys import chunk_key, manifest_key, source_name
+from txnpipe.local import services
+from txnpipe.ports import Fault, no_fault
+from txnpipe.settings import Settings
+
+
+def s3_event(bucket: str, *keys: str) -> dict[str, Any]:
+    """An S3 ObjectCreated:Put notification as S3 sends it (keys URL-encoded)."""
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": bucket}, "object": {"key": k.replace("/", "%2F")}},
+            }
+            for k in keys
+        ]
+    }
+
+
+@dataclass
+class Kit:
+    store: S3Store
+    database_url: str
+    settings: Settings
+    source: str
+    input_key: str
+    importance_key: str
+
+    @classmethod
+    def upload(
+        cls, endpoint: str, bucket: str, database_url: str, settings: Settings,
+        transactions: Path, importance: Path,
+    ) -> Kit:  # fmt: skip
+        s3 = services.client("s3", endpoint)
+        store = S3Store(s3, bucket)
+        store.put(f"inputs/{transactions.name}", transactions.read_bytes())
+        store.put(f"inputs/{importance.name}", importance.read_bytes())
+        settings = replace(settings, chunk_interval_seconds=0.0)
+        return cls(store, database_url, settings, source_name(transactions.name),
+                   f"inputs/{transactions.name}", f"inputs/{importance.name}")  # fmt: skip
+
+    def write_all_chunks(self, fault: Fault = no_fault) -> int:
+        with pgstore.connect(self.database_url) as conn:
+            state = pgstore.PgChunkerState(conn)
+            reader = RangeReader(self.store)
+            while not run_tick(self.store, state, self.settings, self.source, self.input_key,
+                               fault=fault, reader=reader).done:  # fmt: skip
+                pass
+            pointer = state.load(self.source)
+            assert pointer is not None
+            return pointer.next_chunk
+
+    def chunk_keys(self, chunks: int) -> list[str]:
+        return [chunk_key(self.source, k) for k in range(chunks)] + [manifest_key(self.source)]
+
+    def detector(self, conn: psycopg.Connection, fault: Fault = no_fault) -> Detector:
+        return Detector(self.store, pgstore.PgDetectorState(conn), self.settings,
+                        self.importance_key, fault=fault)  # fmt: skip
+
+    def deliver(self, conn: psycopg.Connection, keys: list[str], fault: Fault = no_fault) -> None:
+        self.detector(conn, fault).handle(chunk_refs(s3_event(self.store.bucket, *keys)))
+
+    def detection_files(self) -> list[list[tuple[str, str, str, str]]]:
+        files = []
+        keys = sorted(self.store.keys(f"detections/{self.source}/"))
+        for i, key in enumerate(keys):
+            assert key.endswith(f"detections_{i:06d}.csv")
+            rows = list(csv.reader(io.StringIO(self.store.get(key).decode(), newline="")))
+            files.append([(r[2], r[3], r[4], r[5]) for r in rows[1:]])
+        return files

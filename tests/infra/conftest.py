@@ -1,0 +1,25 @@
+"""Fixtures of the infra tests: one synthesis per test module."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# aws-cdk-lib runs on Node through jsii; keep its Node-version banner out of test output.
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+
+from tests.infra.synth import Synth, synthesize
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: long-running (downloads wheels, bundles Lambdas)")
+
+
+@pytest.fixture(scope="module")
+def default_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The stack with cdk.json's context only, no bundling, no cdk-nag."""
+    result = synthesize(tmp_path_factory.mktemp("cdk-default"))
+    assert result.error is None, f"synth failed: {result.error}\n{result.violations()}"
+    return result

@@ -1,0 +1,123 @@
+"""The thin handlers delegate to the core; the sample events are what AWS sends and match the triggers."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import types
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_plus
+
+import pytest
+
+from tests.infra.synth import REPO, Synth
+
+EVENTS = REPO / "events"
+
+
+def load_handler(folder: str, monkeypatch: pytest.MonkeyPatch, calls: list) -> types.ModuleType:
+    """Import lambdas/<folder>/handler.py against a stand-in ``txnpipe.entry``."""
+    fake_entry = types.ModuleType("txnpipe.entry")
+
+    def recorder(name: str):
+        def handle(event: Any, context: Any) -> dict[str, Any]:
+            calls.append((name, event, context))
+            return {"handled_by": name}
+
+        return handle
+
+    fake_entry.handle_chunker_event = recorder("chunker")  # type: ignore[attr-defined]
+    fake_entry.handle_detector_event = recorder("detector")  # type: ignore[attr-defined]
+    fake_package = types.ModuleType("txnpipe")
+    fake_package.__path__ = []  # type: ignore[attr-defined]
+    fake_package.entry = fake_entry  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "txnpipe", fake_package)
+    monkeypatch.setitem(sys.modules, "txnpipe.entry", fake_entry)
+    spec = importlib.util.spec_from_file_location(
+        f"handler_{folder}", REPO / "lambdas" / folder / "handler.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "folder, event_file",
+    [
+        ("chunker", "chunker_schedule.json"),
+        ("detector", "detector_s3_put.json"),
+        ("detector", "detector_glue_state_change.json"),
+    ],
+)
+def test_handler_delegates_to_the_core(
+    monkeypatch: pytest.MonkeyPatch, folder: str, event_file: str
+) -> None:
+    calls: list = []
+    module = load_handler(folder, monkeypatch, calls)
+    event = json.loads((EVENTS / event_file).read_text())
+    context = object()
+    assert module.handler(event, context) == {"handled_by": folder}
+    assert calls == [(folder, event, context)]
+
+
+def test_schedule_event() -> None:
+    event = json.loads((EVENTS / "chunker_schedule.json").read_text())
+    assert event["source"] == "aws.events"
+    assert event["detail-type"] == "Scheduled Event"
+    assert event["detail"] == {}
+    assert event["resources"][0].startswith("arn:aws:events:")
+
+
+def test_s3_put_event_is_a_chunk_under_the_notified_prefix(default_synth: Synth) -> None:
+    event = json.loads((EVENTS / "detector_s3_put.json").read_text())
+    (record,) = event["Records"]
+    assert record["eventSource"] == "aws:s3"
+    assert record["eventName"] == "ObjectCreated:Put"
+    assert record["s3"]["bucket"]["name"] == "txnpipe-local"
+    key = unquote_plus(record["s3"]["object"]["key"])  # S3 sends keys URL-encoded
+    assert key == "chunks/bs140513_032310/chunk_000000.csv"
+    (notification,) = default_synth.of_type("Custom::S3BucketNotifications").values()
+    (config,) = notification["Properties"]["NotificationConfiguration"][
+        "LambdaFunctionConfigurations"
+    ]
+    (rule,) = config["Filter"]["Key"]["FilterRules"]
+    assert key.startswith(rule["Value"])
+    assert f"s3:{record['eventName']}".startswith(config["Events"][0].removesuffix("*"))
+
+
+def test_s3_put_event_parses_in_the_core() -> None:
+    events = pytest.importorskip("txnpipe.events")
+    event = json.loads((EVENTS / "detector_s3_put.json").read_text())
+    (ref,) = events.chunk_refs(event)
+    assert (ref.source, ref.chunk) == ("bs140513_032310", 0)
+
+
+def matches(pattern: Any, value: Any) -> bool:
+    """EventBridge matching for the subset used here: arrays of allowed values, nested objects."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(
+            k in value and matches(p, value[k]) for k, p in pattern.items()
+        )
+    return value in pattern
+
+
+def test_glue_event_matches_the_rule(default_synth: Synth) -> None:
+    event = json.loads((EVENTS / "detector_glue_state_change.json").read_text())
+    assert event["detail"]["state"] == "SUCCEEDED"
+    patterns = [
+        r["Properties"]["EventPattern"]
+        for r in default_synth.of_type("AWS::Events::Rule").values()
+        if "EventPattern" in r["Properties"]
+    ]
+    (pattern,) = patterns
+    assert matches(pattern, event)
+    assert not matches(pattern, {**event, "detail": {**event["detail"], "jobName": "other"}})
+    assert not matches(pattern, {**event, "detail": {**event["detail"], "state": "RUNNING"}})
+
+
+@pytest.mark.parametrize("path", sorted(EVENTS.glob("*.json")), ids=lambda p: Path(p).name)
+def test_events_are_json_objects(path: Path) -> None:
+    assert isinstance(json.loads(path.read_text()), dict)

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import pytest
+
+from txnpipe.errors import TxnpipeError
+from txnpipe.layouts import (
+    Reject,
+    Transaction,
+    clean,
+    parse_number,
+    parse_transaction,
+    transactions_layout,
+)
+from txnpipe.weights import parse_weights
+
+BANKSIM = b"step,customer,age,gender,zipcodeOri,merchant,zipMerchant,category,amount,fraud\n"
+SEED = b"CustomerId,MerchantId,transaction_value,gender,transaction_type\n"
+
+
+@pytest.mark.parametrize(
+    ("raw", "cleaned"),
+    [(" 'C1' ", "C1"), ("'  C1 '", "C1"), ("''C1''", "'C1'"), ("'", "'"), ("  ", ""), ("'C1", "'C1")],
+)
+def test_clean(raw: str, cleaned: str) -> None:
+    assert clean(raw) == cleaned
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("4.55", 4.55), ("-1", -1.0), (".5", 0.5), ("1e3", 1000.0), ("inf", None), ("nan", None),
+     ("1_000", None), ("0x10", None), ("", None), ("1e999", None), ("abc", None)],
+)  # fmt: skip
+def test_parse_number_is_strict(text: str, value: float | None) -> None:
+    assert parse_number(text) == value
+
+
+def test_header_matches_case_insensitively_after_cleaning_with_bom() -> None:
+    layout = transactions_layout(b"\xef\xbb\xbf'CUSTOMERID', merchantid,Transaction_Value,GENDER,transaction_type\r\n")
+    assert layout.name == "seed" and layout.customer == 0 and layout.value == 2
+
+
+def test_unknown_header_names_the_missing_columns() -> None:
+    with pytest.raises(TxnpipeError, match="missing.*transaction_value") as err:
+        transactions_layout(b"CustomerId,MerchantId,gender,transaction_type\n")
+    assert "amount" in str(err.value)
+
+
+def test_banksim_record_is_cleaned() -> None:
+    layout = transactions_layout(BANKSIM)
+    t = parse_transaction(7, b"0,'C1','4','f','28007','M9','28007','es_food',4.55,0\n", layout)
+    assert t == Transaction(7, "C1", "M9", 4.55, "F", "es_food")
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b"C1,M1,5\n", "expected 5 fields, found 3"),
+        (b"'',M1,5,F,t\n", "empty customer"),
+        (b"C1, ,5,F,t\n", "empty merchant"),
+        (b"C1,M1,abc,F,t\n", "not a finite number"),
+        (b"C1,M1,inf,F,t\n", "not a finite number"),
+        (b"C1,M1,-0.5,F,t\n", "negative"),
+        (b"C\xff,M1,5,F,t\n", "not valid UTF-8"),
+    ],
+)
+def test_rejects_carry_a_reason(line: bytes, reason: str) -> None:
+    r = parse_transaction(3, line, transactions_layout(SEED))
+    assert isinstance(r, Reject) and reason in r.reason and r.record == 3
+
+
+def test_gender_other_than_f_or_m_is_neither() -> None:
+    layout = transactions_layout(SEED)
+    for g, want in ((b"m", "M"), (b" F ", "F"), (b"E", ""), (b"", "")):
+        t = parse_transaction(0, b"C1,M1,1," + g + b",t\n", layout)
+        assert isinstance(t, Transaction) and t.gender == want
+
+
+def test_weights_mean_of_duplicates_and_skipped_rows() -> None:
+    data = (
+        b"Source,Target,Weight,typeTrans,fraud\n"
+        b"'C1','M1',2,'food',0\n'C1','M1',4,'food',0\n"
+        b"'C2','M1',nan,'food',0\n'','M1',1,'food',0\n'C3','M1',1\n'C4','M2',1.5,'tech',0\n"
+    )
+    w = parse_weights(data)
+    assert w.layout == "banksim" and w.skipped == 3 and w.rows == 6
+    assert w.by_key == {("C1", "M1", "food"): 3.0, ("C4", "M2", "tech"): 1.5}
+    seed = parse_weights(b"CustomerId,transaction_type,weightage\nC1,food,2\nC1,food,3\n")
+    assert seed.by_key == {("C1", "", "food"): 2.5}
+    assert seed.key_for("C1", "M7", "food") == ("C1", "", "food")

@@ -1,0 +1,4 @@
+"""txnpipe: streaming transaction-pattern detection (chunker X, detector Y)."""
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Adapters behind the core's seams: S3 (boto3) and PostgreSQL (psycopg)."""

@@ -1,0 +1,405 @@
+"""PostgreSQL behind the core's seams: the chunker's pointer and the detector's state.
+
+Every chunk is applied in one transaction of a handful of set-based statements over that
+chunk's rows only: the aggregates are updated incrementally and the patterns evaluated
+for the pairs and merchants the chunk touched, so the cost of a chunk does not grow with
+the history. Every value reaches the server as a bound parameter.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+
+import psycopg
+
+from txnpipe.detections import Detection
+from txnpipe.layouts import Transaction
+from txnpipe.ports import Pointer, StreamProgress
+from txnpipe.rules import EPS
+from txnpipe.settings import Settings
+from txnpipe.weights import Weights
+
+_SCHEMA_LOCK = 7_301_001
+_WRITER_LOCK = 7_301_002
+
+
+def connect(url: str) -> psycopg.Connection:
+    """Autocommit, with explicit transactions; no server-side prepares (RDS Proxy pinning)."""
+    conn = psycopg.connect(url, autocommit=True, prepare_threshold=None)
+    ensure_schema(conn)
+    return conn
+
+
+def ensure_schema(conn: psycopg.Connection) -> None:
+    """Idempotent migration, serialised so concurrent cold starts don't race on DDL."""
+    ddl = resources.files("txnpipe.adapters").joinpath("schema.sql").read_text()
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        conn.execute(ddl)
+
+
+def source_id(conn: psycopg.Connection, source: str) -> int:
+    """The source's id, registering it on first sight (without rewriting its row later)."""
+    conn.execute(
+        "INSERT INTO txnpipe.sources (name) VALUES (%s) ON CONFLICT (name) DO NOTHING",
+        (source,),
+    )
+    row = conn.execute("SELECT source_id FROM txnpipe.sources WHERE name = %s", (source,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+_SOURCE_TABLES = (
+    "chunker_state", "detector_state", "arrivals", "chunk_log", "weights", "history",
+    "customers", "pairs", "merchants", "detections",
+)  # fmt: skip
+
+
+def reset_source(conn: psycopg.Connection, source: str) -> None:
+    """Forget a source entirely, so a local replay starts from chunk 0."""
+    with conn.transaction():
+        sid = source_id(conn, source)
+        for table in _SOURCE_TABLES:
+            conn.execute(f"DELETE FROM txnpipe.{table} WHERE source_id = %s", (sid,))
+
+
+@dataclass
+class PgChunkerState:
+    conn: psycopg.Connection
+
+    @contextmanager
+    def writer_lock(self, source: str) -> Iterator[bool]:
+        sid = source_id(self.conn, source)
+        row = self.conn.execute(
+            "SELECT pg_try_advisory_lock(%s, %s)", (_WRITER_LOCK, sid)
+        ).fetchone()
+        acquired = bool(row and row[0])
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                self.conn.execute("SELECT pg_advisory_unlock(%s, %s)", (_WRITER_LOCK, sid))
+
+    def load(self, source: str) -> Pointer | None:
+        row = self.conn.execute(
+            "SELECT c.input_key, c.header, c.started_at, c.next_chunk, c.next_offset,"
+            " c.records, c.done FROM txnpipe.chunker_state c"
+            " JOIN txnpipe.sources s USING (source_id) WHERE s.name = %s",
+            (source,),
+        ).fetchone()
+        if row is None:
+            return None
+        return Pointer(source, row[0], bytes(row[1]), *row[2:])
+
+    def save(self, p: Pointer) -> None:
+        self.conn.execute(
+            "INSERT INTO txnpipe.chunker_state (source_id, input_key, header, started_at,"
+            " next_chunk, next_offset, records, done)"
+            " VALUES ((SELECT source_id FROM txnpipe.sources WHERE name = %s),"
+            " %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (source_id) DO UPDATE SET next_chunk = EXCLUDED.next_chunk,"
+            " next_offset = EXCLUDED.next_offset, records = EXCLUDED.records,"
+            " done = EXCLUDED.done, updated_at = now()",
+            (p.source, p.input_key, p.header, p.started_at, p.next_chunk, p.next_offset,
+             p.records, p.done),
+        )  # fmt: skip
+
+
+_PROGRESS = (
+    "SELECT next_chunk, total_chunks, detections, files_written, weights_layout"
+    " FROM txnpipe.detector_state WHERE source_id = %s FOR UPDATE"
+)
+
+_COPY_HISTORY = (
+    "COPY txnpipe.history (source_id, record, chunk, customer, merchant, value, gender, kind)"
+    " FROM STDIN"
+)
+
+# Two statements per chunk, over that chunk's rows only (the plans stay index look-ups
+# and small hashes whatever the row estimates). Data-modifying CTEs see the snapshot from
+# before the statement, so a pair is new when it is not stored yet, and a customer's
+# gender is the stored one, else that of their first record in this chunk: the female and
+# male counts of a merchant grow once per customer. A transaction's weight is keyed by
+# (customer, merchant, kind) for BankSim weights, by (customer, kind) for seed weights
+# (stored with merchant ''). Only what the chunk touched can start to hold, so the upserts'
+# RETURNING rows give the PatId2 and PatId3 candidates and the touched merchants past the
+# PatId1 threshold, whose every customer is then re-evaluated (the thresholds move).
+_AGGREGATE = """
+WITH batch AS (
+    SELECT h.merchant, h.customer, h.value, w.weight,
+           first_value(h.gender) OVER (PARTITION BY h.customer ORDER BY h.record) AS gender
+    FROM txnpipe.history h
+    LEFT JOIN txnpipe.weights w
+           ON w.source_id = %(sid)s AND w.customer = h.customer AND w.kind = h.kind
+          AND w.merchant = {weight_merchant}
+    WHERE h.source_id = %(sid)s AND h.record >= %(lo)s AND h.record < %(hi)s
+), agg AS (
+    SELECT merchant, customer, min(gender) AS gender, count(*) AS n,
+           sum(value) AS value_sum, coalesce(sum(weight), 0) AS weight_sum,
+           count(weight) AS weighted
+    FROM batch GROUP BY merchant, customer
+), new_customers AS (
+    INSERT INTO txnpipe.customers (source_id, customer, gender)
+    SELECT DISTINCT %(sid)s, customer, gender FROM agg
+    ON CONFLICT (source_id, customer) DO NOTHING
+), fresh AS (
+    SELECT a.merchant, coalesce(c.gender, a.gender) AS gender
+    FROM agg a
+    LEFT JOIN txnpipe.customers c ON c.source_id = %(sid)s AND c.customer = a.customer
+    WHERE NOT EXISTS (SELECT 1 FROM txnpipe.pairs p WHERE p.source_id = %(sid)s
+                      AND p.merchant = a.merchant AND p.customer = a.customer)
+), pair_rows AS (
+    INSERT INTO txnpipe.pairs (source_id, merchant, customer, n, value_sum, weight_sum, weighted)
+    SELECT %(sid)s, merchant, customer, n, value_sum, weight_sum, weighted FROM agg
+    ON CONFLICT (source_id, merchant, customer) DO UPDATE SET
+        n = pairs.n + EXCLUDED.n,
+        value_sum = pairs.value_sum + EXCLUDED.value_sum,
+        weight_sum = pairs.weight_sum + EXCLUDED.weight_sum,
+        weighted = pairs.weighted + EXCLUDED.weighted
+    RETURNING merchant, customer, n, value_sum
+), merchant_rows AS (
+    INSERT INTO txnpipe.merchants (source_id, merchant, n, females, males)
+    SELECT %(sid)s, a.merchant, a.n, coalesce(g.females, 0), coalesce(g.males, 0)
+    FROM (SELECT merchant, sum(n) AS n FROM agg GROUP BY merchant) a
+    LEFT JOIN (SELECT merchant, count(*) FILTER (WHERE gender = 'F') AS females,
+                      count(*) FILTER (WHERE gender = 'M') AS males
+               FROM fresh GROUP BY merchant) g ON g.merchant = a.merchant
+    ON CONFLICT (source_id, merchant) DO UPDATE SET
+        n = merchants.n + EXCLUDED.n,
+        females = merchants.females + EXCLUDED.females,
+        males = merchants.males + EXCLUDED.males
+    RETURNING merchant, n, females, males
+)
+SELECT 2, merchant, customer FROM pair_rows
+WHERE n >= %(child_min)s AND value_sum / n < %(child_max)s - %(eps)s
+UNION ALL
+SELECT 3, merchant, '' FROM merchant_rows
+WHERE females >= %(dei_min)s AND females < %(dei_ratio)s * males - %(eps)s
+UNION ALL
+SELECT 1, merchant, NULL FROM merchant_rows WHERE n > %(upgrade_min)s
+"""
+_AGGREGATE_BY_MERCHANT = _AGGREGATE.format(weight_merchant="h.merchant")
+_AGGREGATE_BY_KIND = _AGGREGATE.format(weight_merchant="''")
+
+_DETECT = """
+WITH big_pairs AS (
+    SELECT merchant, customer, n, weight_sum, weighted FROM txnpipe.pairs
+    WHERE source_id = %(sid)s AND merchant = ANY(%(upgrade_merchants)s::text[])
+), thresholds AS (
+    SELECT merchant,
+           percentile_cont(%(count_p)s) WITHIN GROUP (ORDER BY n::float8) AS tn,
+           percentile_cont(%(weight_p)s) WITHIN GROUP (ORDER BY weight_sum / weighted)
+               FILTER (WHERE weighted > 0) AS tw
+    FROM big_pairs GROUP BY merchant
+), candidates AS (
+    SELECT 1 AS pattern, b.merchant, b.customer
+    FROM big_pairs b JOIN thresholds t ON t.merchant = b.merchant
+    WHERE b.n >= t.tn - %(eps)s AND b.weighted > 0
+      AND b.weight_sum / b.weighted <= t.tw + %(eps)s
+  UNION ALL
+    SELECT * FROM unnest(%(pattern)s::smallint[], %(merchant)s::text[], %(customer)s::text[])
+), inserted AS (
+    INSERT INTO txnpipe.detections
+        (source_id, seq, chunk, pattern, merchant, customer, y_start, detected_at)
+    SELECT %(sid)s,
+           %(base)s + row_number() OVER (ORDER BY pattern, merchant, customer) - 1,
+           %(chunk)s, pattern, merchant, customer, %(y_start)s, clock_timestamp()
+    FROM candidates c
+    WHERE NOT EXISTS (SELECT 1 FROM txnpipe.detections d WHERE d.source_id = %(sid)s
+                      AND d.pattern = c.pattern AND d.merchant = c.merchant
+                      AND d.customer = c.customer)
+    RETURNING 1
+)
+SELECT count(*) FROM inserted
+"""
+
+_FINISH_CHUNK = """
+WITH done AS (
+    DELETE FROM txnpipe.arrivals WHERE source_id = %(sid)s AND chunk = %(chunk)s
+    RETURNING arrived_at
+), logged AS (
+    INSERT INTO txnpipe.chunk_log
+        (source_id, chunk, arrived_at, y_start, applied_at, records, rejects, detections)
+    VALUES (%(sid)s, %(chunk)s, (SELECT min(arrived_at) FROM done), %(y_start)s,
+            clock_timestamp(), %(records)s, %(rejects)s, %(found)s)
+)
+UPDATE txnpipe.detector_state
+SET next_chunk = %(chunk)s + 1, detections = detections + %(found)s
+WHERE source_id = %(sid)s
+"""
+
+
+@dataclass
+class PgApplySession:
+    conn: psycopg.Connection
+    sid: int
+    progress: StreamProgress
+    by_merchant: bool
+
+    def arrived(self, chunk: int) -> bool:
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM txnpipe.arrivals WHERE source_id = %s AND chunk = %s",
+                (self.sid, chunk),
+            ).fetchone()
+            is not None
+        )
+
+    def apply(
+        self,
+        chunk: int,
+        transactions: Sequence[Transaction],
+        records: int,
+        rejects: int,
+        y_start: datetime,
+        settings: Settings,
+    ) -> int:
+        lo = chunk * settings.chunk_rows
+        params = {"sid": self.sid, "chunk": chunk, "lo": lo, "hi": lo + settings.chunk_rows}
+        cur = self.conn.cursor()
+        with cur.copy(_COPY_HISTORY) as copy:
+            for t in transactions:
+                copy.write_row(
+                    (self.sid, t.record, chunk, t.customer, t.merchant, t.value, t.gender, t.kind)
+                )
+        rules = {
+            "eps": EPS,
+            "child_min": settings.child_min_txns,
+            "child_max": float(settings.child_max_avg_value),
+            "dei_min": settings.dei_min_female_customers,
+            "dei_ratio": float(settings.dei_max_female_male_ratio),
+            "upgrade_min": settings.upgrade_min_merchant_txns,
+        }
+        statement = _AGGREGATE_BY_MERCHANT if self.by_merchant else _AGGREGATE_BY_KIND
+        found = cur.execute(statement, {**params, **rules}).fetchall()
+        upgrade = [m for pattern, m, _ in found if pattern == 1]
+        others = [row for row in found if row[0] != 1]
+        row = cur.execute(
+            _DETECT,
+            {
+                **params,
+                "eps": EPS,
+                "count_p": settings.upgrade_count_percentile,
+                "weight_p": settings.upgrade_weight_percentile,
+                "upgrade_merchants": upgrade,
+                "pattern": [r[0] for r in others],
+                "merchant": [r[1] for r in others],
+                "customer": [r[2] for r in others],
+                "base": self.progress.detections,
+                "y_start": y_start,
+            },
+        ).fetchone()
+        count = int(row[0]) if row else 0
+        cur.execute(
+            _FINISH_CHUNK,
+            {**params, "y_start": y_start, "records": records, "rejects": rejects, "found": count},
+        )
+        return count
+
+
+@dataclass
+class PgFlushSession:
+    conn: psycopg.Connection
+    sid: int
+    progress: StreamProgress
+
+    def rows(self, start: int, stop: int) -> list[Detection]:
+        cur = self.conn.execute(
+            "SELECT chunk, pattern, merchant, customer, y_start, detected_at"
+            " FROM txnpipe.detections WHERE source_id = %s AND seq >= %s AND seq < %s"
+            " ORDER BY seq",
+            (self.sid, start, stop),
+        )
+        return [Detection(*row) for row in cur.fetchall()]
+
+    def mark_written(self, files_written: int) -> None:
+        self.conn.execute(
+            "UPDATE txnpipe.detector_state SET files_written = %s WHERE source_id = %s",
+            (files_written, self.sid),
+        )
+
+
+@dataclass
+class PgDetectorState:
+    conn: psycopg.Connection
+
+    def __post_init__(self) -> None:
+        self._ids: dict[str, int] = {}
+
+    def _sid(self, source: str) -> int:
+        if source not in self._ids:
+            self._ids[source] = source_id(self.conn, source)
+        return self._ids[source]
+
+    def ensure_source(self, source: str) -> bool:
+        with self.conn.transaction():
+            sid = self._sid(source)
+            self.conn.execute(
+                "INSERT INTO txnpipe.detector_state (source_id) VALUES (%s)"
+                " ON CONFLICT (source_id) DO NOTHING",
+                (sid,),
+            )
+            row = self.conn.execute(
+                "SELECT weights_loaded FROM txnpipe.detector_state WHERE source_id = %s", (sid,)
+            ).fetchone()
+        return not (row and row[0])
+
+    def load_weights(self, source: str, weights: Weights) -> None:
+        with self.conn.transaction():
+            sid = self._sid(source)
+            row = self.conn.execute(
+                "SELECT weights_loaded FROM txnpipe.detector_state WHERE source_id = %s"
+                " FOR UPDATE",
+                (sid,),
+            ).fetchone()
+            if row and row[0]:
+                return
+            with self.conn.cursor().copy(
+                "COPY txnpipe.weights (source_id, customer, merchant, kind, weight) FROM STDIN"
+            ) as copy:
+                for (customer, merchant, kind), weight in weights.by_key.items():
+                    copy.write_row((sid, customer, merchant, kind, weight))
+            self.conn.execute(
+                "UPDATE txnpipe.detector_state SET weights_loaded = true, weights_layout = %s"
+                " WHERE source_id = %s",
+                (weights.layout, sid),
+            )
+
+    def record_arrival(self, source: str, chunk: int) -> None:
+        self.conn.execute(
+            "INSERT INTO txnpipe.arrivals (source_id, chunk)"
+            " SELECT %(sid)s, %(chunk)s FROM txnpipe.detector_state"
+            " WHERE source_id = %(sid)s AND next_chunk <= %(chunk)s"
+            " ON CONFLICT (source_id, chunk) DO NOTHING",
+            {"sid": self._sid(source), "chunk": chunk},
+        )
+
+    def record_end(self, source: str, chunks: int, records: int) -> None:
+        self.conn.execute(
+            "UPDATE txnpipe.detector_state SET total_chunks = %s, total_records = %s"
+            " WHERE source_id = %s",
+            (chunks, records, self._sid(source)),
+        )
+
+    def _progress(self, sid: int) -> tuple[StreamProgress, str | None]:
+        row = self.conn.execute(_PROGRESS, (sid,)).fetchone()
+        if row is None:
+            raise LookupError(f"source {sid} has no detector state")
+        return StreamProgress(*row[:4]), row[4]
+
+    @contextmanager
+    def apply_session(self, source: str) -> Iterator[PgApplySession]:
+        with self.conn.transaction():
+            sid = self._sid(source)
+            progress, layout = self._progress(sid)
+            yield PgApplySession(self.conn, sid, progress, by_merchant=layout == "banksim")
+
+    @contextmanager
+    def flush_session(self, source: str) -> Iterator[PgFlushSession]:
+        with self.conn.transaction():
+            sid = self._sid(source)
+            progress, _ = self._progress(sid)
+            yield PgFlushSession(self.conn, sid, progress)

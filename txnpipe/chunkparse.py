@@ -1,0 +1,52 @@
+"""A chunk file back into transactions and rejects, with their stream-wide record numbers."""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from txnpipe.csvscan import iter_records
+from txnpipe.errors import TxnpipeError
+from txnpipe.layouts import Reject, Transaction, parse_transaction, transactions_layout
+
+
+@dataclass(frozen=True)
+class ParsedChunk:
+    transactions: list[Transaction]
+    rejects: list[Reject]
+
+    @property
+    def records(self) -> int:
+        return len(self.transactions) + len(self.rejects)
+
+
+def parse_chunk(data: bytes, chunk: int, chunk_rows: int) -> ParsedChunk:
+    records = iter_records(data)
+    header = next(records, None)
+    if header is None:
+        raise TxnpipeError(f"chunk {chunk} is empty: no header line")
+    layout = transactions_layout(header)
+    first = chunk * chunk_rows
+    transactions: list[Transaction] = []
+    rejects: list[Reject] = []
+    for i, raw in enumerate(records):
+        if i >= chunk_rows:
+            raise TxnpipeError(
+                f"chunk {chunk} holds more than chunk_rows={chunk_rows} records; "
+                "the chunker and the detector must share the chunk_rows setting"
+            )
+        parsed = parse_transaction(first + i, raw, layout)
+        (transactions if isinstance(parsed, Transaction) else rejects).append(parsed)
+    return ParsedChunk(transactions, rejects)
+
+
+def rejects_csv(rejects: Sequence[Reject]) -> bytes:
+    """One row per rejected record; the raw line is kept (decoded leniently) for repair."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("record", "reason", "line"))
+    for r in rejects:
+        line = r.raw.decode("utf-8", errors="backslashreplace").rstrip("\r\n")
+        writer.writerow((r.record, r.reason, line))
+    return out.getvalue().encode("utf-8")

@@ -1,0 +1,95 @@
+"""The ``txnpipe`` command: parse arguments, call one core function, print the outcome.
+
+A ``TxnpipeError`` (bad arguments or input) becomes one line on stderr and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from txnpipe.errors import TxnpipeError
+from txnpipe.settings import Settings
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise TxnpipeError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="txnpipe", description="Streaming transaction-pattern detection.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run chunker and detector end to end locally")
+    run.add_argument("--transactions", type=Path, required=True)
+    run.add_argument("--importance", type=Path, required=True)
+    run.add_argument("--out", type=Path, required=True)
+    pace = run.add_mutually_exclusive_group()
+    pace.add_argument("--fast", action="store_true", help="no waiting between chunks")
+    pace.add_argument("--interval", type=float, metavar="SECONDS", help="chunk cadence")
+    run.add_argument("--chunk-rows", type=int, metavar="N")
+    run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assign")
+    run.add_argument("--database-url", metavar="URL")
+    run.add_argument("--s3-endpoint", metavar="URL")
+    run.add_argument("--bucket", default="txnpipe-local", metavar="NAME")
+
+    gen = sub.add_parser("generate", help="write synthetic BankSim-shaped input files")
+    gen.add_argument("--out", type=Path, required=True)
+    gen.add_argument("--rows", type=int, default=594_643)
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--layout", choices=("seed", "banksim"), default="banksim")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    assign = list(args.assign)
+    if args.chunk_rows is not None:
+        assign.append(f"chunk_rows={args.chunk_rows}")
+    if args.interval is not None:
+        assign.append(f"chunk_interval_seconds={args.interval}")
+    return Settings.from_sources(os.environ, assign)
+
+
+def _run(args: argparse.Namespace) -> None:
+    from txnpipe.inputs import InputFiles
+    from txnpipe.local.display import print_summary, progress_bar
+    from txnpipe.local.runner import RunOptions, run
+
+    opts = RunOptions(
+        inputs=InputFiles.check(args.transactions, args.importance),
+        out=args.out,
+        settings=_settings(args),
+        fast=args.fast,
+        database_url=args.database_url,
+        s3_endpoint=args.s3_endpoint,
+        bucket=args.bucket,
+    )
+    with progress_bar() as progress:
+        summary = run(opts, progress=progress)
+    print_summary(summary)
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from txnpipe.generate import generate
+
+    if args.rows < 0:
+        raise TxnpipeError("--rows must be >= 0")
+    files = generate(args.out, rows=args.rows, seed=args.seed, layout=args.layout)
+    print(f"wrote {files.records} records to {files.transactions} and {files.importance}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        {"run": _run, "generate": _generate}[args.command](args)
+    except TxnpipeError as exc:
+        print(f"txnpipe: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

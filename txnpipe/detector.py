@@ -1,0 +1,118 @@
+"""Mechanism Y: apply chunks in order, exactly once, and write detections in full files.
+
+Events only record that a chunk has landed; whoever holds the source's lock then applies
+every landed chunk that is next in line. So duplicates are no-ops, an early chunk waits
+for its predecessors, and a crash anywhere leaves work that the next event (or retry)
+finishes. Detection rows are numbered when recorded, so a file is a fixed slice of that
+sequence and a retried write rewrites the same key with the same rows.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from txnpipe.chunkparse import parse_chunk, rejects_csv
+from txnpipe.detections import detections_csv, files_due
+from txnpipe.errors import TxnpipeError
+from txnpipe.keys import ChunkRef, chunk_key, detections_key, manifest_key, rejects_key
+from txnpipe.ports import DetectorState, Fault, ObjectStore, no_fault
+from txnpipe.settings import Settings
+from txnpipe.weights import parse_weights
+
+
+@dataclass
+class DetectorReport:
+    applied: list[tuple[str, int]] = field(default_factory=list)
+    records: int = 0
+    rejects: int = 0
+    detections: int = 0
+    files: list[str] = field(default_factory=list)
+    ended: set[str] = field(default_factory=set)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Detector:
+    store: ObjectStore
+    state: DetectorState
+    settings: Settings
+    importance_key: str
+    fault: Fault = no_fault
+    clock: Callable[[], datetime] = _utcnow
+
+    def handle(self, refs: Iterable[ChunkRef]) -> DetectorReport:
+        """Record what landed, then apply and flush for every source the event touched."""
+        report = DetectorReport()
+        sources: list[str] = []
+        for ref in refs:
+            if ref.source not in sources:
+                sources.append(ref.source)
+                if self.state.ensure_source(ref.source):
+                    weights = parse_weights(self.store.get(self.importance_key))
+                    self.state.load_weights(ref.source, weights)
+            if ref.chunk is None:
+                self._record_manifest(ref.source)
+            else:
+                self.state.record_arrival(ref.source, ref.chunk)
+        for source in sources:
+            self.drain(source, report)
+            self.flush(source, report)
+        return report
+
+    def _record_manifest(self, source: str) -> None:
+        try:
+            manifest = json.loads(self.store.get(manifest_key(source)))
+            chunks, records = int(manifest["chunks"]), int(manifest["records"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TxnpipeError(f"manifest of {source!r} is malformed: {exc}") from None
+        self.state.record_end(source, chunks, records)
+
+    def drain(self, source: str, report: DetectorReport) -> None:
+        while True:
+            with self.state.apply_session(source) as session:
+                chunk = session.progress.next_chunk
+                if not session.arrived(chunk):
+                    return
+                y_start = self.clock()
+                parsed = parse_chunk(
+                    self.store.get(chunk_key(source, chunk)), chunk, self.settings.chunk_rows
+                )
+                if parsed.rejects:
+                    self.store.put(rejects_key(source, chunk), rejects_csv(parsed.rejects))
+                self.fault("detector.in_ingest")
+                found = session.apply(
+                    chunk,
+                    parsed.transactions,
+                    parsed.records,
+                    len(parsed.rejects),
+                    y_start,
+                    self.settings,
+                )
+            self.fault("detector.after_commit")
+            report.applied.append((source, chunk))
+            report.records += parsed.records
+            report.rejects += len(parsed.rejects)
+            report.detections += found
+
+    def flush(self, source: str, report: DetectorReport) -> None:
+        batch = self.settings.detection_batch_rows
+        while True:
+            with self.state.flush_session(source) as session:
+                p = session.progress
+                due = files_due(p.detections, p.files_written, batch, p.ended)
+                if not due:
+                    if p.ended:
+                        report.ended.add(source)
+                    return
+                index = due[0]
+                rows = session.rows(index * batch, (index + 1) * batch)
+                key = detections_key(source, index)
+                self.store.put(key, detections_csv(rows))
+                self.fault("detector.after_file")
+                session.mark_written(index + 1)
+            report.files.append(key)

@@ -1,0 +1,120 @@
+"""Lambda entry points: configuration from the environment, clients made once per container.
+
+The handlers in ``lambdas/`` call these two functions and nothing else. Database
+credentials come from Secrets Manager (``TXNPIPE_DB_SECRET_ARN``), or, for local invokes
+against moto and a local PostgreSQL, from ``TXNPIPE_DATABASE_URL``; never from code.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import boto3
+import psycopg
+
+from txnpipe.adapters import pgstore
+from txnpipe.adapters.s3store import S3Store
+from txnpipe.chunker import run_tick
+from txnpipe.detector import Detector
+from txnpipe.errors import TxnpipeError
+from txnpipe.events import chunk_refs
+from txnpipe.keys import source_name
+from txnpipe.settings import Settings
+
+
+@dataclass(frozen=True)
+class Config:
+    bucket: str
+    importance_key: str
+    transactions_key: str | None
+    run_seconds: float
+    s3_endpoint: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Config:
+        def need(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                raise TxnpipeError(f"environment variable {name} is not set")
+            return value
+
+        return cls(
+            bucket=need("TXNPIPE_BUCKET"),
+            importance_key=need("TXNPIPE_IMPORTANCE_KEY"),
+            transactions_key=env.get("TXNPIPE_TRANSACTIONS_KEY") or None,
+            run_seconds=float(env.get("TXNPIPE_RUN_SECONDS", "50")),
+            s3_endpoint=env.get("TXNPIPE_S3_ENDPOINT") or None,
+        )
+
+
+def database_conninfo(env: Mapping[str, str], secrets: Any = None) -> str:
+    """A libpq conninfo built from the secret's fields (quoted by psycopg, never by hand)."""
+    if url := env.get("TXNPIPE_DATABASE_URL"):
+        return url
+    arn = env.get("TXNPIPE_DB_SECRET_ARN")
+    if not arn:
+        raise TxnpipeError("set TXNPIPE_DB_SECRET_ARN (AWS) or TXNPIPE_DATABASE_URL (local)")
+    secrets = secrets or boto3.client("secretsmanager")
+    secret = json.loads(secrets.get_secret_value(SecretId=arn)["SecretString"])
+    return psycopg.conninfo.make_conninfo(
+        host=env.get("TXNPIPE_DB_HOST") or secret["host"],
+        port=secret.get("port", 5432),
+        dbname=env.get("TXNPIPE_DB_NAME") or secret.get("dbname", "postgres"),
+        user=secret["username"],
+        password=secret["password"],
+        sslmode=env.get("TXNPIPE_DB_SSLMODE", "require"),
+        connect_timeout=10,
+    )
+
+
+@cache
+def _s3_client(endpoint: str | None) -> Any:
+    return boto3.client("s3", endpoint_url=endpoint)
+
+
+_connection: psycopg.Connection | None = None
+
+
+def _db() -> psycopg.Connection:
+    """One connection per container, reopened if the server went away between invocations."""
+    global _connection
+    if _connection is None or _connection.closed or _connection.broken:
+        _connection = pgstore.connect(database_conninfo(os.environ))
+    return _connection
+
+
+def handle_chunker_event(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    config = Config.from_env(os.environ)
+    if not config.transactions_key:
+        raise TxnpipeError("environment variable TXNPIPE_TRANSACTIONS_KEY is not set")
+    report = run_tick(
+        S3Store(_s3_client(config.s3_endpoint), config.bucket),
+        pgstore.PgChunkerState(_db()),
+        Settings.from_sources(os.environ),
+        source_name(config.transactions_key),
+        config.transactions_key,
+        run_seconds=config.run_seconds,
+    )
+    return {"source": report.source, "written": report.chunks_written, "done": report.done,
+            "busy": report.busy}  # fmt: skip
+
+
+def handle_detector_event(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    config = Config.from_env(os.environ)
+    detector = Detector(
+        S3Store(_s3_client(config.s3_endpoint), config.bucket),
+        pgstore.PgDetectorState(_db()),
+        Settings.from_sources(os.environ),
+        config.importance_key,
+    )
+    report = detector.handle(chunk_refs(event))
+    return {
+        "applied": [chunk for _, chunk in report.applied],
+        "detections": report.detections,
+        "files": report.files,
+        "ended": sorted(report.ended),
+    }

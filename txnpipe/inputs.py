@@ -1,0 +1,55 @@
+"""The local input files, checked before anything starts (SPEC 5: exit 2 on bad input)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from txnpipe.csvscan import BOM, scan_records
+from txnpipe.errors import TxnpipeError
+from txnpipe.keys import source_name
+from txnpipe.layouts import importance_layout, transactions_layout
+
+_HEAD = 1 << 20
+
+
+def _header(path: Path, what: str) -> bytes:
+    try:
+        with path.open("rb") as f:
+            head = f.read(_HEAD)
+    except FileNotFoundError:
+        raise TxnpipeError(f"{what} file {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise TxnpipeError(f"{what} file {str(path)!r} is a directory") from None
+    except OSError as exc:
+        raise TxnpipeError(f"{what} file {str(path)!r} cannot be read: {exc.strerror}") from None
+    if head.startswith(BOM):
+        head = head[len(BOM) :]
+    if not head.strip():
+        raise TxnpipeError(f"{what} file {str(path)!r} is empty")
+    if b"\x00" in head:
+        raise TxnpipeError(f"{what} file {str(path)!r} is binary, not CSV text")
+    scan = scan_records(head, eof=len(head) < _HEAD, limit=1)
+    if not scan.records:
+        raise TxnpipeError(f"{what} file {str(path)!r}: header line is longer than 1 MiB")
+    return scan.records[0]
+
+
+@dataclass(frozen=True)
+class InputFiles:
+    transactions: Path
+    importance: Path
+    source: str
+    size: int
+
+    @classmethod
+    def check(cls, transactions: Path, importance: Path) -> InputFiles:
+        source = source_name(transactions.name)
+        transactions_layout(_header(transactions, "transactions"))
+        importance_layout(_header(importance, "importance"))
+        return cls(transactions, importance, source, transactions.stat().st_size)
+
+    def estimated_chunks(self, chunk_rows: int) -> int:
+        """Lines over chunk size: exact for files without quoted line breaks or empty lines."""
+        with self.transactions.open("rb") as f:
+            lines = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 22), b""))
+        return max(1, -(-max(lines - 1, 0) // chunk_rows))

@@ -1,0 +1,148 @@
+"""Input layouts (SPEC 2.1) and the cleaning and validation of records (SPEC 2.2).
+
+The header decides the layout; both the seed and the BankSim files are read through the
+same few column roles, so nothing downstream knows which layout a stream came from,
+except that BankSim weights are keyed by merchant too.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from txnpipe.csvscan import BOM, split_fields
+from txnpipe.errors import TxnpipeError
+
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def clean(value: str) -> str:
+    """Strip white space, one pair of surrounding single quotes, then white space again."""
+    value = value.strip()
+    if len(value) >= 2 and value[0] == "'" and value[-1] == "'":
+        value = value[1:-1].strip()
+    return value
+
+
+def parse_number(text: str) -> float | None:
+    """A finite decimal number, or None: no ``inf``, ``nan``, ``1_000`` or hex sneak in."""
+    if not _NUMBER.fullmatch(text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which header columns play which role, as 0-based indexes into a record."""
+
+    name: str
+    width: int
+    customer: int
+    value: int
+    kind: int
+    merchant: int | None = None
+    gender: int | None = None
+
+
+_TRANSACTION_LAYOUTS = {
+    "seed": {
+        "customer": "CustomerId",
+        "merchant": "MerchantId",
+        "value": "transaction_value",
+        "gender": "gender",
+        "kind": "transaction_type",
+    },
+    "banksim": {
+        "customer": "customer",
+        "merchant": "merchant",
+        "value": "amount",
+        "gender": "gender",
+        "kind": "category",
+    },
+}
+_IMPORTANCE_LAYOUTS = {
+    "seed": {"customer": "CustomerId", "value": "weightage", "kind": "transaction_type"},
+    "banksim": {"customer": "Source", "merchant": "Target", "value": "Weight", "kind": "typeTrans"},
+}
+
+
+def header_fields(raw_header: bytes) -> list[str]:
+    if raw_header.startswith(BOM):
+        raw_header = raw_header[len(BOM) :]
+    try:
+        return [clean(f.decode("utf-8")) for f in split_fields(raw_header)]
+    except UnicodeDecodeError:
+        raise TxnpipeError("header is not valid UTF-8 text (is this a CSV file?)") from None
+
+
+def _detect(what: str, fields: list[str], layouts: dict[str, dict[str, str]]) -> Layout:
+    position = {}
+    for i, name in enumerate(fields):
+        position.setdefault(name.lower(), i)
+    problems = []
+    for name, roles in layouts.items():
+        missing = [col for col in roles.values() if col.lower() not in position]
+        if not missing:
+            index = {role: position[col.lower()] for role, col in roles.items()}
+            return Layout(name=name, width=len(fields), **index)
+        problems.append(f"{name} layout is missing {', '.join(missing)}")
+    shown = ",".join(fields)[:80]
+    raise TxnpipeError(f"{what} header {shown!r} matches no layout: {'; '.join(problems)}")
+
+
+def transactions_layout(raw_header: bytes) -> Layout:
+    return _detect("transactions", header_fields(raw_header), _TRANSACTION_LAYOUTS)
+
+
+def importance_layout(raw_header: bytes) -> Layout:
+    return _detect("importance", header_fields(raw_header), _IMPORTANCE_LAYOUTS)
+
+
+@dataclass(frozen=True)
+class Transaction:
+    record: int
+    customer: str
+    merchant: str
+    value: float
+    gender: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Reject:
+    record: int
+    reason: str
+    raw: bytes
+
+
+def parse_transaction(record: int, raw: bytes, layout: Layout) -> Transaction | Reject:
+    """One record to a Transaction, or a Reject whose reason says what to fix."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return Reject(record, "not valid UTF-8", raw)
+    if '"' in text:
+        fields = [f.decode("utf-8") for f in split_fields(raw)]
+    else:
+        fields = (text[:-1] if text.endswith("\n") else text).split(",")
+    if len(fields) != layout.width:
+        return Reject(record, f"expected {layout.width} fields, found {len(fields)}", raw)
+    assert layout.merchant is not None and layout.gender is not None
+    customer = clean(fields[layout.customer])
+    if not customer:
+        return Reject(record, "empty customer", raw)
+    merchant = clean(fields[layout.merchant])
+    if not merchant:
+        return Reject(record, "empty merchant", raw)
+    text = clean(fields[layout.value])
+    value = parse_number(text)
+    if value is None:
+        return Reject(record, f"value {text[:40]!r} is not a finite number", raw)
+    if value < 0:
+        return Reject(record, f"value {text[:40]!r} is negative", raw)
+    gender = clean(fields[layout.gender]).upper()
+    return Transaction(
+        record, customer, merchant, value + 0.0, gender if gender in ("F", "M") else "",
+        clean(fields[layout.kind]),
+    )  # fmt: skip

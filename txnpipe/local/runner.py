@@ -1,0 +1,245 @@
+"""``txnpipe run``: both mechanisms end to end on one machine (SPEC 5).
+
+The chunker runs on its cadence in one thread; S3 notifies an SQS queue of every put
+under ``chunks/`` and a second thread hands each notification to the detector exactly as
+Lambda would receive it. The run ends when the detector has seen the stream end and
+written its last file.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from txnpipe.adapters import pgstore
+from txnpipe.adapters.s3store import S3Store
+from txnpipe.chunker import RangeReader, run_tick
+from txnpipe.detector import Detector
+from txnpipe.errors import TxnpipeError
+from txnpipe.events import chunk_refs
+from txnpipe.inputs import InputFiles
+from txnpipe.local import services
+from txnpipe.ports import Fault, no_fault
+from txnpipe.settings import Settings
+
+OUTPUT_PREFIXES = ("chunks/", "detections/", "rejects/")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    inputs: InputFiles
+    out: Path
+    settings: Settings
+    fast: bool = False
+    database_url: str | None = None
+    s3_endpoint: str | None = None
+    bucket: str = "txnpipe-local"
+
+
+@dataclass
+class RunSummary:
+    source: str
+    chunks: int = 0
+    records: int = 0
+    rejects: int = 0
+    detections: dict[str, int] = field(default_factory=dict)
+    files: int = 0
+    seconds: float = 0.0
+    out: Path = Path(".")
+
+
+Progress = Callable[[int, int | None], None]
+
+
+def _quiet(done: int, total: int | None) -> None:
+    """No progress display."""
+
+
+class _Failure:
+    """The first exception raised in a worker thread, re-raised by the main thread."""
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+        self.stop = threading.Event()
+
+    def guard(self, fn: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                fn()
+            except BaseException as exc:  # handed to the main thread, not swallowed
+                self.error = self.error or exc
+                self.stop.set()
+
+        return run
+
+
+def run(
+    opts: RunOptions,
+    progress: Progress = _quiet,
+    chunker_fault: Fault = no_fault,
+    detector_fault: Fault = no_fault,
+) -> RunSummary:
+    settings = replace(opts.settings, chunk_interval_seconds=0.0) if opts.fast else opts.settings
+    source = opts.inputs.source
+    started = time.monotonic()
+    with ExitStack() as stack:
+        db_url = stack.enter_context(services.postgres(opts.database_url))
+        endpoint = stack.enter_context(services.s3_endpoint(opts.s3_endpoint))
+        s3 = services.client("s3", endpoint)
+        sqs = services.client("sqs", endpoint)
+        store = S3Store(s3, opts.bucket)
+        queue_url = _prepare_bucket(s3, sqs, opts.bucket, source)
+        stack.callback(sqs.delete_queue, QueueUrl=queue_url)
+        input_key = f"inputs/{opts.inputs.transactions.name}"
+        importance_key = f"inputs/{opts.inputs.importance.name}"
+        s3.upload_file(str(opts.inputs.transactions), opts.bucket, input_key)
+        s3.upload_file(str(opts.inputs.importance), opts.bucket, importance_key)
+
+        chunker_conn = stack.enter_context(pgstore.connect(db_url))
+        detector_conn = stack.enter_context(pgstore.connect(db_url))
+        pgstore.reset_source(chunker_conn, source)
+        detector = Detector(
+            store, pgstore.PgDetectorState(detector_conn), settings, importance_key,
+            fault=detector_fault,
+        )  # fmt: skip
+        failure = _Failure()
+        ended = threading.Event()
+        total_hint = opts.inputs.estimated_chunks(settings.chunk_rows)
+
+        def chunk() -> None:
+            state = pgstore.PgChunkerState(chunker_conn)
+            reader = RangeReader(store)
+            while not failure.stop.is_set():
+                report = run_tick(store, state, settings, source, input_key,
+                                  fault=chunker_fault, max_chunks=1, reader=reader)  # fmt: skip
+                if report.done:
+                    return
+                if not report.chunks_written:
+                    failure.stop.wait(min(0.2, settings.chunk_interval_seconds or 0.01))
+
+        def detect() -> None:
+            applied = 0
+            while not failure.stop.is_set() and not ended.is_set():
+                messages = sqs.receive_message(
+                    QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                ).get("Messages", [])
+                for message in messages:
+                    report = detector.handle(chunk_refs(json.loads(message["Body"])))
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    applied += len(report.applied)
+                    progress(applied, total_hint)
+                    if source in report.ended:
+                        ended.set()
+
+        threads = [
+            threading.Thread(target=failure.guard(fn), name=name, daemon=True)
+            for fn, name in ((chunk, "chunker"), (detect, "detector"))
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if failure.error is not None:
+            raise failure.error
+        summary = _summarise(detector_conn, source)
+        summary.files = _download(store, opts.out)
+        _write_run_log(detector_conn, source, opts.out)
+    summary.seconds = time.monotonic() - started
+    summary.out = opts.out
+    return summary
+
+
+def _prepare_bucket(s3: Any, sqs: Any, bucket: str, source: str) -> str:
+    """Bucket, a fresh event queue, chunk notifications to it, and no stale outputs."""
+    try:
+        s3.create_bucket(Bucket=bucket)
+    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+        pass
+    store = S3Store(s3, bucket)
+    for prefix in OUTPUT_PREFIXES:
+        for key in store.keys(f"{prefix}{source}/"):
+            s3.delete_object(Bucket=bucket, Key=key)
+    queue_url = sqs.create_queue(QueueName=f"txnpipe-chunks-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "chunks/"}]}},
+                }
+            ]
+        },
+    )
+    return str(queue_url)
+
+
+def _download(store: S3Store, out: Path) -> int:
+    """Copy the bucket's outputs to ``out`` under the same keys; returns detection files."""
+    files = 0
+    for prefix in OUTPUT_PREFIXES:
+        shutil.rmtree(out / prefix, ignore_errors=True)
+        for key in store.keys(prefix):
+            target = out / key
+            if not target.resolve().is_relative_to(out.resolve()):
+                raise TxnpipeError(f"refusing to write {key!r} outside {out}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(store.get(key))
+            files += prefix == "detections/"
+    return files
+
+
+def _summarise(conn: Any, source: str) -> RunSummary:
+    sid = pgstore.source_id(conn, source)
+    row = conn.execute(
+        "SELECT count(*), coalesce(sum(records), 0), coalesce(sum(rejects), 0)"
+        " FROM txnpipe.chunk_log WHERE source_id = %s",
+        (sid,),
+    ).fetchone()
+    per_pattern = conn.execute(
+        "SELECT pattern, count(*) FROM txnpipe.detections WHERE source_id = %s"
+        " GROUP BY pattern ORDER BY pattern",
+        (sid,),
+    ).fetchall()
+    return RunSummary(
+        source=source,
+        chunks=int(row[0]),
+        records=int(row[1]),
+        rejects=int(row[2]),
+        detections={f"PatId{p}": int(n) for p, n in per_pattern},
+    )
+
+
+def _write_run_log(conn: Any, source: str, out: Path) -> None:
+    """Per-chunk timings and counts, for ``txnpipe report``."""
+    sid = pgstore.source_id(conn, source)
+    rows = conn.execute(
+        "SELECT chunk, arrived_at, y_start, applied_at, records, rejects, detections"
+        " FROM txnpipe.chunk_log WHERE source_id = %s ORDER BY chunk",
+        (sid,),
+    ).fetchall()
+    chunks = [
+        {
+            "chunk": c,
+            "arrived_at": a.isoformat() if a else None,
+            "y_start": y.isoformat(),
+            "applied_at": d.isoformat(),
+            "records": r,
+            "rejects": j,
+            "detections": n,
+        }
+        for c, a, y, d, r, j, n in rows
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "run.json").write_text(json.dumps({"source": source, "chunks": chunks}, indent=1))

@@ -1,0 +1,63 @@
+"""Start (or reach) the local services: PostgreSQL and an S3-compatible endpoint.
+
+Embedded defaults make ``txnpipe run`` work on a bare machine; both can be swapped for a
+real server by URL, which is how CI also covers a PostgreSQL reached over TCP.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+
+REGION = "us-east-1"
+
+
+@contextmanager
+def postgres(url: str | None) -> Iterator[str]:
+    """The given URL, or a throwaway embedded server (pgserver) for the duration."""
+    if url:
+        yield url
+        return
+    warnings.filterwarnings("ignore", module="platformdirs")
+    import pgserver
+
+    with tempfile.TemporaryDirectory(prefix="txnpipe-pg-") as pgdata:
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()
+
+
+@contextmanager
+def s3_endpoint(url: str | None) -> Iterator[str]:
+    """The given endpoint, or an in-process moto server on 127.0.0.1 (random port)."""
+    if url:
+        yield url
+        return
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def client(service: str, endpoint: str) -> Any:
+    """A client for a local endpoint; moto accepts any credentials, real AWS gets none here."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
