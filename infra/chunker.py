@@ -40,6 +40,7 @@ class Chunker(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         environment = {
+            **config.local_invoke_env,
             **config.settings_env,
             "TXNPIPE_BUCKET": storage.bucket.bucket_name,
             "TXNPIPE_TRANSACTIONS_KEY": config.transactions_key,

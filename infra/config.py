@@ -85,6 +85,7 @@ DEFAULTS: dict[str, Any] = {
     "glueMaxConcurrentRuns": 1,
     "logRetentionDays": 30,
     "alarmTopicArn": None,
+    "localInvoke": False,
     "settings": {},
 }
 
@@ -206,6 +207,7 @@ class TxnPipeConfig:
     glue_max_concurrent_runs: int = DEFAULTS["glueMaxConcurrentRuns"]
     log_retention_days: int = DEFAULTS["logRetentionDays"]
     alarm_topic_arn: str | None = None
+    local_invoke: bool = False
     settings_env: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -299,6 +301,7 @@ class TxnPipeConfig:
             ),
             log_retention_days=_as_int("logRetentionDays", get("logRetentionDays"), minimum=1),
             alarm_topic_arn=_as_optional_str(get("alarmTopicArn")),
+            local_invoke=_as_bool("localInvoke", get("localInvoke")),
             settings_env=parse_settings(get("settings")),
         )
 
@@ -365,6 +368,14 @@ class TxnPipeConfig:
             )
 
     # -- derived --------------------------------------------------------------------------
+    @property
+    def local_invoke_env(self) -> dict[str, str]:
+        """Empty placeholders that ``sam local invoke --env-vars`` may fill (SAM only overrides
+        variables the template declares); the core treats an empty value as unset."""
+        if not self.local_invoke:
+            return {}
+        return {"TXNPIPE_DATABASE_URL": "", "TXNPIPE_S3_ENDPOINT": ""}
+
     @property
     def environment(self) -> dict[str, str] | None:
         """The stack's account/region, only if context gave them (else environment-agnostic)."""

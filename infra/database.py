@@ -4,7 +4,8 @@
 - Credentials generated into Secrets Manager; the core reads them at cold start
   (TXNPIPE_DB_SECRET_ARN) and connects to the proxy (TXNPIPE_DB_HOST) with TLS.
 - The proxy pools connections for the bursty Lambdas. The core disables server-side prepared
-  statements (psycopg ``prepare_threshold=None``), so sessions are not pinned.
+  statements (psycopg ``prepare_threshold=None``), so sessions are not pinned by them; the
+  chunker's session-level advisory lock does pin its one connection, as it must.
 - Security groups: the instance accepts 5432 from the proxy only; the proxy accepts 5432 only
   from the security groups passed to :meth:`allow_client` (the two Lambdas). Glue never
   connects: it reads and writes S3 only.

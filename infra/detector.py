@@ -61,6 +61,7 @@ class Detector(Construct):
         )
 
         environment = {
+            **config.local_invoke_env,
             **config.settings_env,
             "TXNPIPE_BUCKET": storage.bucket.bucket_name,
             "TXNPIPE_IMPORTANCE_KEY": config.importance_key,

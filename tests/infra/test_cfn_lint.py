@@ -39,6 +39,7 @@ def test_only_w3005_is_ignored_and_why(default_synth: Synth) -> None:
     [
         {
             "removalPolicy": "destroy",
+            "localInvoke": True,
             "dbMultiAz": True,
             "upgradeEngine": "spark",
             "settings": {"chunk_rows": 500, "upgrade_count_percentile": 0.95},

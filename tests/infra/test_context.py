@@ -16,6 +16,7 @@ OVERRIDES = {
     "importanceKey": "inputs/CustomerImportance.csv",
     "upgradeEngine": "spark",
     "scheduleEnabled": "false",
+    "localInvoke": True,
     "runSeconds": "55",  # from `cdk -c`, values arrive as strings
     "chunkerTimeoutSeconds": 80,
     "chunkerReservedConcurrency": 0,
@@ -103,3 +104,10 @@ def test_schedule_can_be_deployed_disabled(custom: Synth) -> None:
         if "ScheduleExpression" in r["Properties"]
     ]
     assert rule["State"] == "DISABLED"
+
+
+def test_local_invoke_placeholders(custom: Synth) -> None:
+    for name in ("ChunkerFunction", "DetectorFunction"):
+        env = custom.resources[name]["Properties"]["Environment"]["Variables"]
+        assert env["TXNPIPE_DATABASE_URL"] == ""
+        assert env["TXNPIPE_S3_ENDPOINT"] == ""

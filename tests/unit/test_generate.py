@@ -6,9 +6,12 @@ of txnpipe's own reader, so a reader bug cannot hide a generator bug or the othe
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
 from collections import Counter, defaultdict
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -279,11 +282,8 @@ def test_full_size_shape(tmp_path: Path, layout: str) -> None:
         assert hits, merchant
 
 
-def _load_reference():  # type: ignore[no-untyped-def]
+def _load_reference() -> ModuleType:
     """The independent oracle in tests/reference.py, loaded by path so no sys.path changes leak."""
-    import importlib.util
-    import sys
-
     path = Path(__file__).resolve().parents[1] / "reference.py"
     if not path.exists():
         pytest.skip("tests/reference.py not present")

@@ -130,13 +130,21 @@ def run(
                 messages = sqs.receive_message(
                     QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
                 ).get("Messages", [])
-                for message in messages:
-                    report = detector.handle(chunk_refs(json.loads(message["Body"])))
-                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-                    applied += len(report.applied)
-                    progress(applied, total_hint)
-                    if source in report.ended:
-                        ended.set()
+                if not messages:
+                    continue
+                refs = [ref for m in messages for ref in chunk_refs(json.loads(m["Body"]))]
+                report = detector.handle(refs)
+                sqs.delete_message_batch(
+                    QueueUrl=queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                        for i, m in enumerate(messages)
+                    ],
+                )
+                applied += len(report.applied)
+                progress(applied, total_hint)
+                if source in report.ended:
+                    ended.set()
 
         threads = [
             threading.Thread(target=failure.guard(fn), name=name, daemon=True)
