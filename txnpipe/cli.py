@@ -41,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--rows", type=int, default=594_643)
     gen.add_argument("--seed", type=int, default=7)
     gen.add_argument("--layout", choices=("seed", "banksim"), default="banksim")
+    inv = sub.add_parser("invoke", help="run a Lambda handler locally on an event file")
+    inv.add_argument("function", choices=("chunker", "detector"))
+    inv.add_argument("--event", type=Path, required=True, metavar="FILE")
+    inv.add_argument("--database-url", metavar="URL", help="sets TXNPIPE_DATABASE_URL")
+    inv.add_argument("--s3-endpoint", metavar="URL", help="sets TXNPIPE_S3_ENDPOINT (moto)")
+    inv.add_argument("--bucket", metavar="NAME", help="sets TXNPIPE_BUCKET")
     return parser
 
 
@@ -81,10 +87,28 @@ def _generate(args: argparse.Namespace) -> None:
     print(f"wrote {files.records} records to {files.transactions} and {files.importance}")
 
 
+def _invoke(args: argparse.Namespace) -> None:
+    import json
+
+    from txnpipe.invoke import invoke_handler
+
+    try:
+        event = json.loads(args.event.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TxnpipeError(f"cannot read event {str(args.event)!r}: {exc}") from None
+    overrides = {
+        "TXNPIPE_DATABASE_URL": args.database_url,
+        "TXNPIPE_S3_ENDPOINT": args.s3_endpoint,
+        "TXNPIPE_BUCKET": args.bucket,
+    }
+    os.environ.update({k: v for k, v in overrides.items() if v})
+    print(json.dumps(invoke_handler(args.function, event), indent=2, default=str))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        {"run": _run, "generate": _generate}[args.command](args)
+        {"run": _run, "generate": _generate, "invoke": _invoke}[args.command](args)
     except TxnpipeError as exc:
         print(f"txnpipe: error: {exc}", file=sys.stderr)
         return 2

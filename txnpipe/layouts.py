@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from txnpipe.csvscan import BOM, split_fields
 from txnpipe.errors import TxnpipeError
 
+# PostgreSQL cannot store NUL in text, and a b-tree key must fit a third of a page: longer
+# ids are rejected with a reason rather than failing the whole chunk.
+MAX_ID_BYTES = 1000
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
@@ -128,6 +131,8 @@ def parse_transaction(record: int, raw: bytes, layout: Layout) -> Transaction | 
         fields = (text[:-1] if text.endswith("\n") else text).split(",")
     if len(fields) != layout.width:
         return Reject(record, f"expected {layout.width} fields, found {len(fields)}", raw)
+    if "\x00" in text:
+        return Reject(record, "contains a NUL character", raw)
     assert layout.merchant is not None and layout.gender is not None
     customer = clean(fields[layout.customer])
     if not customer:
@@ -141,8 +146,14 @@ def parse_transaction(record: int, raw: bytes, layout: Layout) -> Transaction | 
         return Reject(record, f"value {text[:40]!r} is not a finite number", raw)
     if value < 0:
         return Reject(record, f"value {text[:40]!r} is negative", raw)
+    kind = clean(fields[layout.kind])
+    if too_long(customer, merchant, kind):
+        return Reject(record, f"customer, merchant or type longer than {MAX_ID_BYTES} bytes", raw)
     gender = clean(fields[layout.gender]).upper()
     return Transaction(
-        record, customer, merchant, value + 0.0, gender if gender in ("F", "M") else "",
-        clean(fields[layout.kind]),
-    )  # fmt: skip
+        record, customer, merchant, value + 0.0, gender if gender in ("F", "M") else "", kind
+    )
+
+
+def too_long(*ids: str) -> bool:
+    return any(len(i) > MAX_ID_BYTES // 4 and len(i.encode()) > MAX_ID_BYTES for i in ids)

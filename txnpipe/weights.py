@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from txnpipe.csvscan import iter_records, split_fields
 from txnpipe.errors import TxnpipeError
-from txnpipe.layouts import clean, importance_layout, parse_number
+from txnpipe.layouts import clean, importance_layout, parse_number, too_long
 
 WeightKey = tuple[str, str, str]
 
@@ -55,6 +55,9 @@ def parse_weights(data: bytes) -> Weights:
             continue
         merchant = clean(fields[layout.merchant]) if layout.merchant is not None else ""
         key = (customer, merchant, clean(fields[layout.kind]))
+        if too_long(*key) or any("\x00" in part for part in key):
+            skipped += 1
+            continue
         acc = sums.get(key)
         if acc is None:
             sums[key] = [weight, 1.0]

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -40,8 +39,3 @@ def test_url_encoded_keys_and_sqs_wrapping() -> None:
     wrapped = {"Records": [{"body": json.dumps(event)}, {"body": json.dumps({"Event": "s3:TestEvent"})}]}
     assert chunk_refs(wrapped) == [ChunkRef("s", 1), ChunkRef("s", None)]
 
-
-def test_sample_event_file_parses() -> None:
-    path = Path(__file__).parents[2] / "events" / "detector_s3_put.json"
-    if path.exists():
-        assert chunk_refs(json.loads(path.read_text()))

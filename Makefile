@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO := demo
+
+.PHONY: demo test bench synth clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/txnpipe generate --out $(DEMO)/input
+	$(VENV)/bin/txnpipe run --fast \
+		--transactions $(DEMO)/input/bs140513_032310.csv \
+		--importance $(DEMO)/input/bsNET140513_032310.csv \
+		--out $(DEMO)/out
+	@echo "Output: $(DEMO)/out (chunks/, detections/, rejects/, run.json)"
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+synth: $(STAMP)
+	$(PY) app.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) cdk.out .pytest_cache
