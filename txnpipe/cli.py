@@ -47,6 +47,14 @@ def _parser() -> argparse.ArgumentParser:
     inv.add_argument("--database-url", metavar="URL", help="sets TXNPIPE_DATABASE_URL")
     inv.add_argument("--s3-endpoint", metavar="URL", help="sets TXNPIPE_S3_ENDPOINT (moto)")
     inv.add_argument("--bucket", metavar="NAME", help="sets TXNPIPE_BUCKET")
+
+    back = sub.add_parser("backfill", help="recompute a finished run's detections and compare")
+    back.add_argument("--from", type=Path, required=True, dest="run_dir", metavar="RUN_DIR")
+    back.add_argument("--importance", type=Path, required=True)
+    back.add_argument("--source", metavar="NAME")
+    back.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
+    back.add_argument("--chunk-rows", type=int, metavar="N")
+    back.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assign")
     return parser
 
 
@@ -105,14 +113,28 @@ def _invoke(args: argparse.Namespace) -> None:
     print(json.dumps(invoke_handler(args.function, event), indent=2, default=str))
 
 
+def _backfill(args: argparse.Namespace) -> int:
+    """Exit 1 when the emitted detection files differ from the recomputed ones."""
+    from txnpipe.batch.backfill import backfill, report_lines
+
+    assign = list(args.assign)
+    if args.chunk_rows is not None:
+        assign.append(f"chunk_rows={args.chunk_rows}")
+    settings = Settings.from_sources(os.environ, assign)
+    report = backfill(args.run_dir, args.importance, settings, args.source, args.engine)
+    print("\n".join(report_lines(report)))
+    return 0 if report.identical else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        {"run": _run, "generate": _generate, "invoke": _invoke}[args.command](args)
+        commands = {"run": _run, "generate": _generate, "invoke": _invoke, "backfill": _backfill}
+        status = commands[args.command](args)
     except TxnpipeError as exc:
         print(f"txnpipe: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

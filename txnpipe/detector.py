@@ -9,11 +9,12 @@ sequence and a retried write rewrites the same key with the same rows.
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from txnpipe.chunkparse import parse_chunk, rejects_csv
+from txnpipe.chunkparse import ParsedChunk, parse_chunk, rejects_csv
 from txnpipe.detections import detections_csv, files_due
 from txnpipe.errors import TxnpipeError
 from txnpipe.keys import ChunkRef, chunk_key, detections_key, manifest_key, rejects_key
@@ -73,31 +74,44 @@ class Detector:
         self.state.record_end(source, chunks, records)
 
     def drain(self, source: str, report: DetectorReport) -> None:
-        while True:
-            with self.state.apply_session(source) as session:
-                chunk = session.progress.next_chunk
-                if not session.arrived(chunk):
-                    return
-                y_start = self.clock()
-                parsed = parse_chunk(
-                    self.store.get(chunk_key(source, chunk)), chunk, self.settings.chunk_rows
-                )
-                if parsed.rejects:
-                    self.store.put(rejects_key(source, chunk), rejects_csv(parsed.rejects))
-                self.fault("detector.in_ingest")
-                found = session.apply(
-                    chunk,
-                    parsed.transactions,
-                    parsed.records,
-                    len(parsed.rejects),
-                    y_start,
-                    self.settings,
-                )
-            self.fault("detector.after_commit")
-            report.applied.append((source, chunk))
-            report.records += parsed.records
-            report.rejects += len(parsed.rejects)
-            report.detections += found
+        """Apply every landed chunk that is next in line, one transaction each.
+
+        While PostgreSQL applies chunk k, chunk k+1 (if it has landed) is fetched and
+        parsed on a second thread, so S3 and parsing overlap the database work.
+        """
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            ahead: dict[int, Future[ParsedChunk]] = {}
+            while True:
+                with self.state.apply_session(source) as session:
+                    chunk = session.progress.next_chunk
+                    landed = session.arrivals()
+                    if chunk not in landed:
+                        return
+                    y_start = self.clock()
+                    loading = ahead.pop(chunk, None) or pool.submit(self._load, source, chunk)
+                    if chunk + 1 in landed:
+                        ahead[chunk + 1] = pool.submit(self._load, source, chunk + 1)
+                    parsed = loading.result()
+                    if parsed.rejects:
+                        self.store.put(rejects_key(source, chunk), rejects_csv(parsed.rejects))
+                    self.fault("detector.in_ingest")
+                    found = session.apply(
+                        chunk,
+                        parsed.transactions,
+                        parsed.records,
+                        len(parsed.rejects),
+                        y_start,
+                        self.settings,
+                    )
+                self.fault("detector.after_commit")
+                report.applied.append((source, chunk))
+                report.records += parsed.records
+                report.rejects += len(parsed.rejects)
+                report.detections += found
+
+    def _load(self, source: str, chunk: int) -> ParsedChunk:
+        data = self.store.get(chunk_key(source, chunk))
+        return parse_chunk(data, chunk, self.settings.chunk_rows)
 
     def flush(self, source: str, report: DetectorReport) -> None:
         batch = self.settings.detection_batch_rows

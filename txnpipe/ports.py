@@ -75,7 +75,9 @@ class StreamProgress:
 class ApplySession(Protocol):
     progress: StreamProgress
 
-    def arrived(self, chunk: int) -> bool: ...
+    def arrivals(self) -> set[int]:
+        """Chunks whose events have come in and that are not applied yet."""
+        ...
 
     def apply(
         self,

@@ -18,15 +18,29 @@ PATTERNS: dict[int, tuple[str, str]] = {
 }
 
 
+def percentile_ranks(p: float, count: int) -> tuple[int, int, float]:
+    """The two 0-based ranks ``percentile_cont(p)`` reads among ``count`` sorted values.
+
+    Knowing them up front lets a store fetch just those two values through an index
+    instead of sorting every customer of a merchant.
+    """
+    pos = p * (count - 1)
+    lo = math.floor(pos)
+    return lo, math.ceil(pos), pos - lo
+
+
+def interpolate(low: float, high: float, fraction: float) -> float:
+    """PostgreSQL's float8 lerp, operation for operation, so thresholds match to the bit."""
+    return low if fraction == 0 else low + (high - low) * fraction
+
+
 def percentile_cont(values: Sequence[float], p: float) -> float | None:
     """Linear interpolation between the two nearest ranks, as PostgreSQL computes it."""
     if not values:
         return None
     ordered = sorted(values)
-    pos = p * (len(ordered) - 1)
-    lo = math.floor(pos)
-    hi = math.ceil(pos)
-    return ordered[lo] + (pos - lo) * (ordered[hi] - ordered[lo])
+    lo, hi, fraction = percentile_ranks(p, len(ordered))
+    return interpolate(ordered[lo], ordered[hi], fraction)
 
 
 def less(x: float, t: float) -> bool:
@@ -39,6 +53,11 @@ def at_most(x: float, t: float) -> bool:
 
 def at_least(x: float, t: float) -> bool:
     return x >= t - EPS
+
+
+def least_count_at_least(t: float) -> int:
+    """The smallest integer n with ``at_least(n, t)``: an index range bound for counts."""
+    return math.ceil(t - EPS)
 
 
 @dataclass(frozen=True)

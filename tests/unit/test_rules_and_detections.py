@@ -6,7 +6,7 @@ import pytest
 
 from txnpipe.detections import Detection, detections_csv, files_due, ist_iso
 from txnpipe.rules import PairStats, at_least, at_most, child, dei_needed, less, percentile_cont
-from txnpipe.rules import upgrade_customers
+from txnpipe.rules import interpolate, least_count_at_least, percentile_ranks, upgrade_customers
 
 
 @pytest.mark.parametrize(
@@ -82,3 +82,16 @@ def test_csv_has_the_spec_header_and_empty_customer_for_patid3() -> None:
 )  # fmt: skip
 def test_files_due(total: int, written: int, ended: bool, due: list[int]) -> None:
     assert files_due(total, written, 100, ended) == due
+
+
+@pytest.mark.parametrize("t", [3.0, 3.0 + 1e-10, 3.0 - 1e-10, 2.5, 3.000001, 0.0, 97.03])
+def test_least_count_is_the_exact_integer_bound(t: float) -> None:
+    bound = least_count_at_least(t)
+    assert at_least(bound, t) and not at_least(bound - 1, t)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.2, 0.5, 0.99, 1.0])
+def test_two_ranks_give_the_whole_percentile(p: float) -> None:
+    values = sorted([3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.5])
+    lo, hi, fraction = percentile_ranks(p, len(values))
+    assert interpolate(values[lo], values[hi], fraction) == percentile_cont(values, p)

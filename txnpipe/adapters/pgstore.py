@@ -18,7 +18,7 @@ import psycopg
 from txnpipe.detections import Detection
 from txnpipe.layouts import Transaction
 from txnpipe.ports import Pointer, StreamProgress
-from txnpipe.rules import EPS
+from txnpipe.rules import EPS, interpolate, least_count_at_least, percentile_ranks
 from txnpipe.settings import Settings
 from txnpipe.weights import Weights
 
@@ -118,15 +118,15 @@ _COPY_HISTORY = (
     " FROM STDIN"
 )
 
-# Two statements per chunk, over that chunk's rows only (the plans stay index look-ups
-# and small hashes whatever the row estimates). Data-modifying CTEs see the snapshot from
-# before the statement, so a pair is new when it is not stored yet, and a customer's
-# gender is the stored one, else that of their first record in this chunk: the female and
-# male counts of a merchant grow once per customer. A transaction's weight is keyed by
-# (customer, merchant, kind) for BankSim weights, by (customer, kind) for seed weights
-# (stored with merchant ''). Only what the chunk touched can start to hold, so the upserts'
-# RETURNING rows give the PatId2 and PatId3 candidates and the touched merchants past the
-# PatId1 threshold, whose every customer is then re-evaluated (the thresholds move).
+# A chunk is applied with a few statements over that chunk's rows only, whose plans stay
+# index look-ups and small hashes whatever the row estimates. Data-modifying CTEs see the
+# snapshot from before the statement: a pair is new when it is not stored yet, and a
+# customer's gender is the stored one, else that of their first record in this chunk, so
+# a merchant's female and male counts grow once per customer. A transaction's weight is
+# keyed by (customer, merchant, kind) for BankSim weights, by (customer, kind) for seed
+# weights (stored with merchant ''). Only what the chunk touched can start to hold, so the
+# upserts' RETURNING rows give the PatId2 and PatId3 candidates and the touched merchants
+# past the PatId1 threshold, whose customers are then re-evaluated (their thresholds move).
 _AGGREGATE = """
 WITH batch AS (
     SELECT h.merchant, h.customer, h.value, w.weight,
@@ -145,12 +145,13 @@ WITH batch AS (
     INSERT INTO txnpipe.customers (source_id, customer, gender)
     SELECT DISTINCT %(sid)s, customer, gender FROM agg
     ON CONFLICT (source_id, customer) DO NOTHING
-), fresh AS (
-    SELECT a.merchant, coalesce(c.gender, a.gender) AS gender
+), before AS (
+    SELECT a.merchant, p.n IS NULL AS is_new, coalesce(c.gender, a.gender) AS gender,
+           a.weighted > 0 AND coalesce(p.weighted, 0) = 0 AS newly_weighted
     FROM agg a
+    LEFT JOIN txnpipe.pairs p ON p.source_id = %(sid)s AND p.merchant = a.merchant
+                             AND p.customer = a.customer
     LEFT JOIN txnpipe.customers c ON c.source_id = %(sid)s AND c.customer = a.customer
-    WHERE NOT EXISTS (SELECT 1 FROM txnpipe.pairs p WHERE p.source_id = %(sid)s
-                      AND p.merchant = a.merchant AND p.customer = a.customer)
 ), pair_rows AS (
     INSERT INTO txnpipe.pairs (source_id, merchant, customer, n, value_sum, weight_sum, weighted)
     SELECT %(sid)s, merchant, customer, n, value_sum, weight_sum, weighted FROM agg
@@ -161,44 +162,57 @@ WITH batch AS (
         weighted = pairs.weighted + EXCLUDED.weighted
     RETURNING merchant, customer, n, value_sum
 ), merchant_rows AS (
-    INSERT INTO txnpipe.merchants (source_id, merchant, n, females, males)
-    SELECT %(sid)s, a.merchant, a.n, coalesce(g.females, 0), coalesce(g.males, 0)
+    INSERT INTO txnpipe.merchants
+        (source_id, merchant, n, customers, weighted, females, males)
+    SELECT %(sid)s, a.merchant, a.n, b.customers, b.weighted, b.females, b.males
     FROM (SELECT merchant, sum(n) AS n FROM agg GROUP BY merchant) a
-    LEFT JOIN (SELECT merchant, count(*) FILTER (WHERE gender = 'F') AS females,
-                      count(*) FILTER (WHERE gender = 'M') AS males
-               FROM fresh GROUP BY merchant) g ON g.merchant = a.merchant
+    JOIN (SELECT merchant,
+                 count(*) FILTER (WHERE is_new) AS customers,
+                 count(*) FILTER (WHERE newly_weighted) AS weighted,
+                 count(*) FILTER (WHERE is_new AND gender = 'F') AS females,
+                 count(*) FILTER (WHERE is_new AND gender = 'M') AS males
+          FROM before GROUP BY merchant) b ON b.merchant = a.merchant
     ON CONFLICT (source_id, merchant) DO UPDATE SET
         n = merchants.n + EXCLUDED.n,
+        customers = merchants.customers + EXCLUDED.customers,
+        weighted = merchants.weighted + EXCLUDED.weighted,
         females = merchants.females + EXCLUDED.females,
         males = merchants.males + EXCLUDED.males
-    RETURNING merchant, n, females, males
+    RETURNING merchant, n, customers, weighted, females, males
 )
-SELECT 2, merchant, customer FROM pair_rows
+SELECT 2, merchant, customer, 0, 0 FROM pair_rows
 WHERE n >= %(child_min)s AND value_sum / n < %(child_max)s - %(eps)s
 UNION ALL
-SELECT 3, merchant, '' FROM merchant_rows
+SELECT 3, merchant, '', 0, 0 FROM merchant_rows
 WHERE females >= %(dei_min)s AND females < %(dei_ratio)s * males - %(eps)s
 UNION ALL
-SELECT 1, merchant, NULL FROM merchant_rows WHERE n > %(upgrade_min)s
+SELECT 1, merchant, NULL, customers, weighted FROM merchant_rows
+WHERE n > %(upgrade_min)s AND weighted > 0
 """
 _AGGREGATE_BY_MERCHANT = _AGGREGATE.format(weight_merchant="h.merchant")
 _AGGREGATE_BY_KIND = _AGGREGATE.format(weight_merchant="''")
 
-_DETECT = """
-WITH big_pairs AS (
-    SELECT merchant, customer, n, weight_sum, weighted FROM txnpipe.pairs
-    WHERE source_id = %(sid)s AND merchant = ANY(%(upgrade_merchants)s::text[])
-), thresholds AS (
-    SELECT merchant,
-           percentile_cont(%(count_p)s) WITHIN GROUP (ORDER BY n::float8) AS tn,
-           percentile_cont(%(weight_p)s) WITHIN GROUP (ORDER BY weight_sum / weighted)
-               FILTER (WHERE weighted > 0) AS tw
-    FROM big_pairs GROUP BY merchant
+# The values at two ranks, read through pairs_by_count and pairs_by_weight.
+_COUNTS_AT = """
+SELECT n FROM txnpipe.pairs WHERE source_id = %s AND merchant = %s AND n > 0
+ORDER BY n DESC OFFSET %s LIMIT %s
+"""
+_WEIGHTS_AT = """
+SELECT weight_sum / weighted FROM txnpipe.pairs
+WHERE source_id = %s AND merchant = %s AND weighted > 0
+ORDER BY weight_sum / weighted OFFSET %s LIMIT %s
+"""
+
+_RECORD_DETECTIONS = """
+WITH thresholds AS (
+    SELECT * FROM unnest(%(upgrade_merchants)s::text[], %(min_n)s::int[], %(tw)s::float8[])
+        AS t(merchant, min_n, tw)
 ), candidates AS (
-    SELECT 1 AS pattern, b.merchant, b.customer
-    FROM big_pairs b JOIN thresholds t ON t.merchant = b.merchant
-    WHERE b.n >= t.tn - %(eps)s AND b.weighted > 0
-      AND b.weight_sum / b.weighted <= t.tw + %(eps)s
+    SELECT 1 AS pattern, p.merchant, p.customer
+    FROM thresholds t
+    JOIN txnpipe.pairs p ON p.source_id = %(sid)s AND p.merchant = t.merchant
+                        AND p.n >= t.min_n AND p.n > 0
+    WHERE p.weighted > 0 AND p.weight_sum / p.weighted <= t.tw + %(eps)s
   UNION ALL
     SELECT * FROM unnest(%(pattern)s::smallint[], %(merchant)s::text[], %(customer)s::text[])
 ), inserted AS (
@@ -239,14 +253,12 @@ class PgApplySession:
     progress: StreamProgress
     by_merchant: bool
 
-    def arrived(self, chunk: int) -> bool:
-        return (
-            self.conn.execute(
-                "SELECT 1 FROM txnpipe.arrivals WHERE source_id = %s AND chunk = %s",
-                (self.sid, chunk),
-            ).fetchone()
-            is not None
-        )
+    def arrivals(self) -> set[int]:
+        rows = self.conn.execute(
+            "SELECT chunk FROM txnpipe.arrivals WHERE source_id = %s AND chunk >= %s",
+            (self.sid, self.progress.next_chunk),
+        ).fetchall()
+        return {chunk for (chunk,) in rows}
 
     def apply(
         self,
@@ -265,26 +277,22 @@ class PgApplySession:
                 copy.write_row(
                     (self.sid, t.record, chunk, t.customer, t.merchant, t.value, t.gender, t.kind)
                 )
-        rules = {
-            "eps": EPS,
-            "child_min": settings.child_min_txns,
-            "child_max": float(settings.child_max_avg_value),
-            "dei_min": settings.dei_min_female_customers,
-            "dei_ratio": float(settings.dei_max_female_male_ratio),
-            "upgrade_min": settings.upgrade_min_merchant_txns,
-        }
         statement = _AGGREGATE_BY_MERCHANT if self.by_merchant else _AGGREGATE_BY_KIND
-        found = cur.execute(statement, {**params, **rules}).fetchall()
-        upgrade = [m for pattern, m, _ in found if pattern == 1]
-        others = [row for row in found if row[0] != 1]
+        found = cur.execute(statement, {**params, **_rule_params(settings)}).fetchall()
+        others = [(pattern, m, c) for pattern, m, c, _, _ in found if pattern != 1]
+        thresholds = [
+            (m, self._threshold(_COUNTS_AT, m, customers, settings.upgrade_count_percentile, True),
+             self._threshold(_WEIGHTS_AT, m, weighted, settings.upgrade_weight_percentile, False))
+            for pattern, m, _, customers, weighted in found if pattern == 1
+        ]  # fmt: skip
         row = cur.execute(
-            _DETECT,
+            _RECORD_DETECTIONS,
             {
                 **params,
                 "eps": EPS,
-                "count_p": settings.upgrade_count_percentile,
-                "weight_p": settings.upgrade_weight_percentile,
-                "upgrade_merchants": upgrade,
+                "upgrade_merchants": [t[0] for t in thresholds],
+                "min_n": [least_count_at_least(t[1]) for t in thresholds],
+                "tw": [t[2] for t in thresholds],
                 "pattern": [r[0] for r in others],
                 "merchant": [r[1] for r in others],
                 "customer": [r[2] for r in others],
@@ -298,6 +306,27 @@ class PgApplySession:
             {**params, "y_start": y_start, "records": records, "rejects": rejects, "found": count},
         )
         return count
+
+
+    def _threshold(self, query: str, merchant: str, count: int, p: float, descending: bool) -> float:
+        """``percentile_cont(p)`` of a merchant's values from the two ranks it interpolates."""
+        lo, hi, fraction = percentile_ranks(p, count)
+        offset = count - 1 - hi if descending else lo
+        rows = self.conn.execute(query, (self.sid, merchant, offset, hi - lo + 1)).fetchall()
+        values = [float(v) for (v,) in rows]
+        low, high = (values[-1], values[0]) if descending else (values[0], values[-1])
+        return interpolate(low, high, fraction)
+
+
+def _rule_params(settings: Settings) -> dict[str, float | int]:
+    return {
+        "eps": EPS,
+        "child_min": settings.child_min_txns,
+        "child_max": float(settings.child_max_avg_value),
+        "dei_min": settings.dei_min_female_customers,
+        "dei_ratio": float(settings.dei_max_female_male_ratio),
+        "upgrade_min": settings.upgrade_min_merchant_txns,
+    }
 
 
 @dataclass
