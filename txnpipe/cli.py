@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--database-url", metavar="URL")
     run.add_argument("--s3-endpoint", metavar="URL")
     run.add_argument("--bucket", default="txnpipe-local", metavar="NAME")
+    run.add_argument("--chaos", type=int, metavar="SEED",
+                     help="duplicate, reorder and delay events, crash at fault points, restart "
+                          "the embedded PostgreSQL; the output must not change")  # fmt: skip
 
     gen = sub.add_parser("generate", help="write synthetic BankSim-shaped input files")
     gen.add_argument("--out", type=Path, required=True)
@@ -80,6 +83,7 @@ def _run(args: argparse.Namespace) -> None:
         database_url=args.database_url,
         s3_endpoint=args.s3_endpoint,
         bucket=args.bucket,
+        chaos=args.chaos,
     )
     with progress_bar() as progress:
         summary = run(opts, progress=progress)

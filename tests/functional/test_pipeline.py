@@ -146,3 +146,46 @@ def test_early_chunk_waits_for_its_predecessors(
         kit.deliver(conn, [keys[0]])
         assert conn.execute("SELECT next_chunk FROM txnpipe.detector_state").fetchone() == (3,)
 
+
+
+def test_two_chunker_ticks_at_once_never_write_a_chunk_twice(
+    database_url: str, s3_endpoint: str, bucket: str
+) -> None:
+    import threading
+    from collections import Counter
+
+    from txnpipe.chunker import RangeReader, run_tick
+
+    ds = dataset()
+    kit = Kit.upload(s3_endpoint, bucket, database_url, ds.settings, ds.transactions, ds.importance)
+    puts: Counter[str] = Counter()
+
+    class CountingStore:
+        """The real S3 store, counting puts."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(kit.store, name)
+
+        def put(self, key: str, data: bytes) -> None:
+            puts[key] += 1
+            kit.store.put(key, data)
+
+    barrier = threading.Barrier(2)
+
+    def writer() -> None:
+        with pgstore.connect(database_url) as conn:
+            state, reader = pgstore.PgChunkerState(conn), RangeReader(kit.store)
+            barrier.wait()
+            while not run_tick(CountingStore(), state, kit.settings, kit.source, kit.input_key,
+                               reader=reader, max_chunks=1).done:  # fmt: skip
+                pass
+
+    threads = [threading.Thread(target=writer) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    expected = reference_chunks(ds.transactions.read_bytes(), ds.settings.chunk_rows)
+    keys = kit.chunk_keys(len(expected))
+    assert set(puts) == set(keys) and set(puts.values()) == {1}
+    assert [kit.store.get(k) for k in keys[:-1]] == expected

@@ -42,6 +42,14 @@ def print_summary(s: RunSummary) -> None:
     for pattern in ("PatId1", "PatId2", "PatId3"):
         table.add_row(f"detections {pattern}", f"{s.detections.get(pattern, 0):,}")
     table.add_row("detection files", f"{s.files:,}")
+    if s.chaos is not None:
+        c = s.chaos
+        table.add_row("chaos: events duplicated", f"{c.duplicated:,}")
+        table.add_row("chaos: events reordered", f"{c.reordered:,}")
+        table.add_row("chaos: events delayed", f"{c.delayed:,}")
+        for point, n in sorted(c.crashes.items()):
+            table.add_row(f"chaos: crashes at {point}", f"{n:,}")
+        table.add_row("chaos: PostgreSQL restarts", f"{c.restarts:,}")
     table.add_row("time", f"{s.seconds:.1f} s")
     table.add_row("output", str(s.out))
     Console().print(table)

@@ -8,6 +8,7 @@ written its last file.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 import shutil
 import threading
 import time
@@ -16,17 +17,21 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import psycopg
 
 from txnpipe.adapters import pgstore
 from txnpipe.adapters.s3store import S3Store
-from txnpipe.chunker import RangeReader, run_tick
-from txnpipe.detector import Detector
+from txnpipe.chunker import RangeReader, TickReport, run_tick
+from txnpipe.detector import Detector, DetectorReport
 from txnpipe.errors import TxnpipeError
 from txnpipe.events import chunk_refs
 from txnpipe.inputs import InputFiles
+from txnpipe.keys import ChunkRef
 from txnpipe.local import services
-from txnpipe.ports import Fault, no_fault
+from txnpipe.local.chaos import Chaos, ChaosReport, InjectedCrash
+from txnpipe.ports import no_fault
 from txnpipe.settings import Settings
 
 OUTPUT_PREFIXES = ("chunks/", "detections/", "rejects/")
@@ -41,6 +46,7 @@ class RunOptions:
     database_url: str | None = None
     s3_endpoint: str | None = None
     bucket: str = "txnpipe-local"
+    chaos: int | None = None
 
 
 @dataclass
@@ -53,9 +59,11 @@ class RunSummary:
     files: int = 0
     seconds: float = 0.0
     out: Path = Path(".")
+    chaos: ChaosReport | None = None
 
 
 Progress = Callable[[int, int | None], None]
+T = TypeVar("T")
 
 
 def _quiet(done: int, total: int | None) -> None:
@@ -70,24 +78,60 @@ class _Failure:
         self.stop = threading.Event()
 
     def guard(self, fn: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
+        def guarded() -> None:
             try:
                 fn()
             except BaseException as exc:  # handed to the main thread, not swallowed
                 self.error = self.error or exc
                 self.stop.set()
 
-        return run
+        return guarded
+
+
+class _Container:
+    """A Lambda container's view of the database: one connection, reopened when broken."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn: psycopg.Connection | None = None
+
+    def connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = pgstore.connect(self.url)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+def _retrying(fn: Callable[[], T], stop: threading.Event) -> T:
+    """Call ``fn`` until it succeeds, as Lambda retries a failed asynchronous invocation.
+
+    Injected crashes are retried at once; a lost database connection (a restart) after a
+    short back-off. Anything else is a real failure and propagates.
+    """
+    delay = 0.05
+    while True:
+        try:
+            return fn()
+        except InjectedCrash:
+            continue
+        except psycopg.OperationalError:
+            if stop.is_set():
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 def run(
     opts: RunOptions,
     progress: Progress = _quiet,
-    chunker_fault: Fault = no_fault,
-    detector_fault: Fault = no_fault,
 ) -> RunSummary:
     settings = replace(opts.settings, chunk_interval_seconds=0.0) if opts.fast else opts.settings
     source = opts.inputs.source
+    chaos = Chaos(opts.chaos) if opts.chaos is not None else None
+    fault = chaos.fault if chaos else no_fault
     started = time.monotonic()
     with ExitStack() as stack:
         db_url = stack.enter_context(services.postgres(opts.database_url))
@@ -101,54 +145,81 @@ def run(
         importance_key = f"inputs/{opts.inputs.importance.name}"
         s3.upload_file(str(opts.inputs.transactions), opts.bucket, input_key)
         s3.upload_file(str(opts.inputs.importance), opts.bucket, importance_key)
+        with pgstore.connect(db_url) as conn:
+            pgstore.reset_source(conn, source)
 
-        chunker_conn = stack.enter_context(pgstore.connect(db_url))
-        detector_conn = stack.enter_context(pgstore.connect(db_url))
-        pgstore.reset_source(chunker_conn, source)
-        detector = Detector(
-            store, pgstore.PgDetectorState(detector_conn), settings, importance_key,
-            fault=detector_fault,
-        )  # fmt: skip
         failure = _Failure()
         ended = threading.Event()
+        applied = threading.Event()
         total_hint = opts.inputs.estimated_chunks(settings.chunk_rows)
+        chunker_db, detector_db = _Container(db_url), _Container(db_url)
+        stack.callback(chunker_db.close)
+        stack.callback(detector_db.close)
 
         def chunk() -> None:
-            state = pgstore.PgChunkerState(chunker_conn)
             reader = RangeReader(store)
+
+            def tick() -> TickReport:
+                state = pgstore.PgChunkerState(chunker_db.connection())
+                return run_tick(store, state, settings, source, input_key, fault=fault,
+                                max_chunks=1, reader=reader)  # fmt: skip
+
             while not failure.stop.is_set():
-                report = run_tick(store, state, settings, source, input_key,
-                                  fault=chunker_fault, max_chunks=1, reader=reader)  # fmt: skip
+                report = _retrying(tick, failure.stop)
                 if report.done:
                     return
                 if not report.chunks_written:
                     failure.stop.wait(min(0.2, settings.chunk_interval_seconds or 0.01))
 
+        def deliver(refs: list[ChunkRef]) -> DetectorReport:
+            def once() -> DetectorReport:
+                state = pgstore.PgDetectorState(detector_db.connection())
+                return Detector(store, state, settings, importance_key, fault=fault).handle(refs)
+
+            return _retrying(once, failure.stop)
+
         def detect() -> None:
-            applied = 0
+            done = 0
             while not failure.stop.is_set() and not ended.is_set():
                 messages = sqs.receive_message(
                     QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
                 ).get("Messages", [])
-                if not messages:
+                events = [chunk_refs(json.loads(m["Body"])) for m in messages]
+                if chaos:
+                    events = chaos.deliveries(events, final=not messages)
+                if not events:
                     continue
-                refs = [ref for m in messages for ref in chunk_refs(json.loads(m["Body"]))]
-                report = detector.handle(refs)
-                sqs.delete_message_batch(
-                    QueueUrl=queue_url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                        for i, m in enumerate(messages)
-                    ],
-                )
-                applied += len(report.applied)
-                progress(applied, total_hint)
-                if source in report.ended:
-                    ended.set()
+                batches = events if chaos else [[ref for refs in events for ref in refs]]
+                for refs in batches:
+                    report = deliver(refs)
+                    done += len(report.applied)
+                    progress(done, total_hint)
+                    if source in report.ended:
+                        ended.set()
+                if messages:
+                    sqs.delete_message_batch(
+                        QueueUrl=queue_url,
+                        Entries=[
+                            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                            for i, m in enumerate(messages)
+                        ],
+                    )
+                if done >= total_hint // 2:
+                    applied.set()
 
+        def restart_database() -> None:
+            """Chaos: stop and start the embedded server once, half-way through."""
+            while not (applied.is_set() or ended.is_set() or failure.stop.is_set()):
+                failure.stop.wait(0.1)
+            if chaos and not ended.is_set() and services.restart_postgres(db_url):
+                chaos.report.restarts += 1
+
+        workers = [(chunk, "chunker"), (detect, "detector")]
+        if chaos and opts.database_url is None:
+            workers.append((restart_database, "chaos"))
         threads = [
             threading.Thread(target=failure.guard(fn), name=name, daemon=True)
-            for fn, name in ((chunk, "chunker"), (detect, "detector"))
+            for fn, name in workers
         ]
         for t in threads:
             t.start()
@@ -156,11 +227,13 @@ def run(
             t.join()
         if failure.error is not None:
             raise failure.error
-        summary = _summarise(detector_conn, source)
+        conn = detector_db.connection()
+        summary = _summarise(conn, source)
         summary.files = _download(store, opts.out)
-        _write_run_log(detector_conn, source, opts.out)
+        _write_run_log(conn, source, opts.out)
     summary.seconds = time.monotonic() - started
     summary.out = opts.out
+    summary.chaos = chaos.report if chaos else None
     return summary
 
 
@@ -195,17 +268,21 @@ def _prepare_bucket(s3: Any, sqs: Any, bucket: str, source: str) -> str:
 
 def _download(store: S3Store, out: Path) -> int:
     """Copy the bucket's outputs to ``out`` under the same keys; returns detection files."""
-    files = 0
+    keys = []
     for prefix in OUTPUT_PREFIXES:
         shutil.rmtree(out / prefix, ignore_errors=True)
-        for key in store.keys(prefix):
-            target = out / key
-            if not target.resolve().is_relative_to(out.resolve()):
-                raise TxnpipeError(f"refusing to write {key!r} outside {out}")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(store.get(key))
-            files += prefix == "detections/"
-    return files
+        keys += store.keys(prefix)
+
+    def fetch(key: str) -> None:
+        target = out / key
+        if not target.resolve().is_relative_to(out.resolve()):
+            raise TxnpipeError(f"refusing to write {key!r} outside {out}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(store.get(key))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(fetch, keys))
+    return sum(key.startswith("detections/") for key in keys)
 
 
 def _summarise(conn: Any, source: str) -> RunSummary:

@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 
 REGION = "us-east-1"
+_EMBEDDED: dict[str, Any] = {}
 
 
 @contextmanager
@@ -28,10 +29,25 @@ def postgres(url: str | None) -> Iterator[str]:
 
     with tempfile.TemporaryDirectory(prefix="txnpipe-pg-") as pgdata:
         server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        url = server.get_uri()
+        _EMBEDDED[url] = server
         try:
-            yield server.get_uri()
+            yield url
         finally:
+            _EMBEDDED.pop(url, None)
             server.cleanup()
+
+
+def restart_postgres(url: str) -> bool:
+    """Stop and start an embedded server (chaos); False for a server we did not start."""
+    import pgserver
+
+    server = _EMBEDDED.get(url)
+    if server is None:
+        return False
+    pgserver.pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata,
+                    user=server.system_user, timeout=60)  # fmt: skip
+    return True
 
 
 @contextmanager

@@ -1,0 +1,228 @@
+"""txnpipe's side of the benchmark, measured through its real code paths.
+
+* ``replay``: ``txnpipe run --fast`` end to end (``runner.run``), then the per-chunk
+  detector cost that the detector itself logs (``chunk_log.applied_at - y_start``).
+* ``chunker_ticks``: the chunker alone, one ``run_tick(max_chunks=1)`` per chunk, as the
+  runner calls it, timed tick by tick (does a tick stay O(chunk) deep into the file?).
+* ``scale_detector``: every chunk of a 10x file applied by the detector in a separate,
+  freshly spawned process, so its peak RSS is the detector's own and not the parent's
+  (which holds moto and the input file).
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from data import Dataset
+from txnpipe.adapters import pgstore
+from txnpipe.adapters.s3store import S3Store
+from txnpipe.chunker import RangeReader, run_tick
+from txnpipe.detector import Detector
+from txnpipe.events import chunk_refs
+from txnpipe.inputs import InputFiles
+from txnpipe.keys import chunk_key, manifest_key, source_name
+from txnpipe.local import services
+from txnpipe.local.runner import RunOptions, run
+from txnpipe.settings import Settings
+
+
+def say(message: str) -> None:
+    """Progress on stdout, flushed: the full bench runs for many minutes, often under nohup."""
+    print(message, flush=True)
+
+
+def database(server_url: str, name: str) -> str:
+    """A fresh database on the shared embedded server: each measurement starts from empty
+    tables, so one run's history and dead tuples never slow down the next."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    params = conninfo_to_dict(server_url)
+    params["dbname"] = name
+    return make_conninfo("", **params)
+
+
+@dataclass
+class ChunkCosts:
+    """Per-chunk detector cost as the detector logged it, in chunk order."""
+
+    seconds: list[float] = field(default_factory=list)
+    records: list[int] = field(default_factory=list)
+
+
+def chunk_costs(db_url: str, source: str) -> ChunkCosts:
+    costs = ChunkCosts()
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT extract(epoch FROM l.applied_at - l.y_start)::float8, l.records"
+            " FROM txnpipe.chunk_log l JOIN txnpipe.sources s USING (source_id)"
+            " WHERE s.name = %s ORDER BY l.chunk",
+            (source,),
+        ).fetchall()
+    for seconds, records in rows:
+        costs.seconds.append(seconds)
+        costs.records.append(records)
+    return costs
+
+
+@dataclass
+class Replay:
+    seconds: float
+    costs: ChunkCosts
+    detections: dict[str, int]
+    rejects: int
+
+
+def replay(db_url: str, data: Dataset, settings: Settings, label: str) -> Replay:
+    """``txnpipe run --fast`` on ``data`` (in-process moto, the given database)."""
+    every = max(1, 50_000 // settings.chunk_rows)
+
+    def progress(done: int, total: int | None) -> None:
+        if done % every == 0 or done == total:
+            say(f"  [{label}] {done}/{total} chunks applied")
+
+    with tempfile.TemporaryDirectory(prefix="txnpipe-bench-out-") as out:
+        opts = RunOptions(
+            inputs=InputFiles.check(data.transactions, data.importance),
+            out=Path(out),
+            settings=settings,
+            fast=True,
+            database_url=db_url,
+        )
+        summary = run(opts, progress=progress)
+    return Replay(summary.seconds, chunk_costs(db_url, summary.source), summary.detections,
+                  summary.rejects)  # fmt: skip
+
+
+def upload(endpoint: str, bucket: str, *paths: Path) -> S3Store:
+    s3 = services.client("s3", endpoint)
+    try:
+        s3.create_bucket(Bucket=bucket)
+    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+        pass
+    for path in paths:
+        s3.upload_file(str(path), bucket, f"inputs/{path.name}")
+    return S3Store(s3, bucket)
+
+
+def chunker_ticks(
+    db_url: str, endpoint: str, data: Dataset, settings: Settings,
+    on_tick: Callable[[int, float], None] = lambda k, s: None,
+) -> list[float]:  # fmt: skip
+    """Seconds of each tick that wrote chunk k, index k: the chunker alone, as the runner
+    drives it (one chunk per tick, no pacing, one RangeReader kept across ticks)."""
+    settings = replace(settings, chunk_interval_seconds=0.0)
+    store = upload(endpoint, "bench-chunker", data.transactions)
+    source, key = source_name(data.transactions.name), f"inputs/{data.transactions.name}"
+    ticks: list[float] = []
+    with pgstore.connect(db_url) as conn:
+        pgstore.reset_source(conn, source)
+        state = pgstore.PgChunkerState(conn)
+        reader = RangeReader(store)
+        while True:
+            started = time.perf_counter()
+            report = run_tick(store, state, settings, source, key, max_chunks=1, reader=reader)
+            seconds = time.perf_counter() - started
+            if report.chunks_written:
+                ticks.append(seconds)
+                on_tick(report.chunks_written[0], seconds)
+            if report.done:
+                return ticks
+
+
+def write_all_chunks(db_url: str, store: S3Store, data: Dataset, settings: Settings) -> int:
+    """Mechanism X over the whole file at once (no pacing); returns the number of chunks."""
+    settings = replace(settings, chunk_interval_seconds=0.0)
+    source, key = source_name(data.transactions.name), f"inputs/{data.transactions.name}"
+    with pgstore.connect(db_url) as conn:
+        pgstore.reset_source(conn, source)
+        state = pgstore.PgChunkerState(conn)
+        reader = RangeReader(store)
+        while not run_tick(store, state, settings, source, key, reader=reader).done:
+            pass
+        pointer = state.load(source)
+        assert pointer is not None
+        return pointer.next_chunk
+
+
+@dataclass(frozen=True)
+class DetectJob:
+    db_url: str
+    endpoint: str
+    bucket: str
+    source: str
+    importance_key: str
+    chunks: int
+    settings: Settings
+    keys_per_event: int = 10
+
+
+@dataclass
+class DetectResult:
+    seconds: float
+    costs: ChunkCosts
+    peak_rss_mb: float
+    rss_after_first_event_mb: float
+    rss_end_mb: float
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _s3_event(bucket: str, keys: list[str]) -> dict[str, Any]:
+    """An S3 ObjectCreated:Put notification carrying several keys, as Lambda receives it."""
+    return {"Records": [{"eventName": "ObjectCreated:Put",
+                         "s3": {"bucket": {"name": bucket}, "object": {"key": k}}}
+                        for k in keys]}  # fmt: skip
+
+
+def detect_all(job: DetectJob) -> DetectResult:
+    """Run in the child: deliver every chunk's event, ``keys_per_event`` keys per event."""
+    store = S3Store(services.client("s3", job.endpoint), job.bucket)
+    keys = [chunk_key(job.source, k) for k in range(job.chunks)] + [manifest_key(job.source)]
+    started = time.perf_counter()
+    first_rss = 0.0
+    with pgstore.connect(job.db_url) as conn:
+        detector = Detector(store, pgstore.PgDetectorState(conn), job.settings, job.importance_key)
+        for i in range(0, len(keys), job.keys_per_event):
+            detector.handle(chunk_refs(_s3_event(job.bucket, keys[i : i + job.keys_per_event])))
+            if i == 0:
+                first_rss = _rss_mb()
+            if (i // job.keys_per_event) % 50 == 49:
+                say(f"  [scale detector] {i + job.keys_per_event}/{job.chunks} chunks,"
+                    f" rss {_rss_mb():.0f} MB")  # fmt: skip
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return DetectResult(seconds, chunk_costs(job.db_url, job.source), peak, first_rss, _rss_mb())
+
+
+def detect_in_child(job: DetectJob) -> DetectResult:
+    """A spawned (not forked) process, so ru_maxrss starts from a bare interpreter."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(detect_all, job).result()
+
+
+def detection_set(db_url: str, source: str) -> set[tuple[int, int, str, str]]:
+    """(chunk, pattern, merchant, customer) of every detection, to compare with the baseline."""
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT d.chunk, d.pattern, d.merchant, d.customer FROM txnpipe.detections d"
+            " JOIN txnpipe.sources s USING (source_id) WHERE s.name = %s",
+            (source,),
+        ).fetchall()
+    return {tuple(r) for r in rows}  # type: ignore[misc]

@@ -1,0 +1,36 @@
+"""Chaos runs: duplicated, reordered and delayed events, crashes, a database restart; same output."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import detection_files
+from tests.functional.datasets import dataset
+from txnpipe.inputs import InputFiles
+from txnpipe.local.runner import RunOptions, run
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_chaos_run_gives_the_clean_output(
+    seed: int, tmp_path: Path, database_url: str, s3_endpoint: str, bucket: str
+) -> None:
+    ds = dataset()
+    opts = RunOptions(InputFiles.check(ds.transactions, ds.importance), tmp_path, ds.settings,
+                      fast=True, database_url=database_url, s3_endpoint=s3_endpoint,
+                      bucket=bucket, chaos=seed)  # fmt: skip
+    summary = run(opts)
+    assert summary.chaos is not None
+    injected = summary.chaos
+    assert injected.duplicated and injected.reordered and sum(injected.crashes.values())
+    assert detection_files(tmp_path, opts.inputs.source) == ds.expected()
+
+
+def test_embedded_postgres_restart_mid_run_is_survived(tmp_path: Path, s3_endpoint: str,
+                                                       bucket: str) -> None:  # fmt: skip
+    ds = dataset()
+    opts = RunOptions(InputFiles.check(ds.transactions, ds.importance), tmp_path, ds.settings,
+                      fast=True, s3_endpoint=s3_endpoint, bucket=bucket, chaos=4)  # fmt: skip
+    summary = run(opts)
+    assert summary.chaos is not None and summary.chaos.restarts == 1
+    assert detection_files(tmp_path, opts.inputs.source) == ds.expected()

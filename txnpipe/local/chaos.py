@@ -1,0 +1,79 @@
+"""Chaos for the local runner: at-least-once, out-of-order delivery and crashes at fault points.
+
+S3 notifications arrive at least once and in any order, and Lambdas die mid-way and are
+retried. ``Chaos`` makes all of that happen, reproducibly from a seed, so a run can prove
+that the output does not change.
+"""
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
+
+FAULT_POINTS = (
+    "chunker.after_put",  # chunk written, pointer not yet committed
+    "detector.in_ingest",  # inside the ingest transaction
+    "detector.after_commit",  # chunk committed, detection file not yet written
+    "detector.after_file",  # file written, not yet marked written
+)
+
+
+class InjectedCrash(RuntimeError):
+    """A crash injected at a named fault point; the runner retries like Lambda would."""
+
+
+@dataclass
+class ChaosReport:
+    duplicated: int = 0
+    reordered: int = 0
+    delayed: int = 0
+    crashes: Counter[str] = field(default_factory=Counter)
+    restarts: int = 0
+
+
+class Chaos:
+    def __init__(self, seed: int, crash_rate: float = 0.03, max_crashes: int = 40) -> None:
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._held: list[object] = []
+        self.crash_rate = crash_rate
+        self.max_crashes = max_crashes
+        self.report = ChaosReport()
+
+    def fault(self, point: str) -> None:
+        with self._lock:
+            total = sum(self.report.crashes.values())
+            if total >= self.max_crashes or self._rng.random() >= self.crash_rate:
+                return
+            self.report.crashes[point] += 1
+        raise InjectedCrash(point)
+
+    def deliveries(self, events: list[T], final: bool = False) -> list[T]:
+        """The events to deliver now: some twice, some held back for later, in shuffled order."""
+        with self._lock:
+            out: list[T] = []
+            for event in events:
+                roll = self._rng.random()
+                if roll < 0.15:
+                    out += [event, event]
+                    self.report.duplicated += 1
+                elif roll < 0.30 and not final:
+                    self._held.append(event)
+                    self.report.delayed += 1
+                else:
+                    out.append(event)
+            if final or self._rng.random() < 0.5:
+                out += self._held  # type: ignore[arg-type]
+                self._held = []
+            before = list(out)
+            self._rng.shuffle(out)
+            self.report.reordered += sum(a is not b for a, b in zip(before, out))
+            return out
+
+    @property
+    def holding(self) -> bool:
+        return bool(self._held)
