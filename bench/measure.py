@@ -88,10 +88,13 @@ class Replay:
 def replay(db_url: str, data: Dataset, settings: Settings, label: str) -> Replay:
     """``txnpipe run --fast`` on ``data`` (in-process moto, the given database)."""
     every = max(1, 50_000 // settings.chunk_rows)
+    mark = every
 
     def progress(done: int, total: int | None) -> None:
-        if done % every == 0 or done == total:
+        nonlocal mark
+        if done >= mark:
             say(f"  [{label}] {done}/{total} chunks applied")
+            mark = (done // every + 1) * every
 
     with tempfile.TemporaryDirectory(prefix="txnpipe-bench-out-") as out:
         opts = RunOptions(
@@ -173,14 +176,17 @@ class DetectJob:
 class DetectResult:
     seconds: float
     costs: ChunkCosts
-    peak_rss_mb: float
+    peak_rss_mb: float  # ru_maxrss
+    hwm_rss_mb: float  # VmHWM: this address space's own peak, a cross-check of ru_maxrss
     rss_after_first_event_mb: float
     rss_end_mb: float
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def _status_mb(field: str) -> float:
+    """A memory line of /proc/self/status (VmRSS now, VmHWM peak), in MiB."""
+    with open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
 
 
 def _s3_event(bucket: str, keys: list[str]) -> dict[str, Any]:
@@ -201,20 +207,27 @@ def detect_all(job: DetectJob) -> DetectResult:
         for i in range(0, len(keys), job.keys_per_event):
             detector.handle(chunk_refs(_s3_event(job.bucket, keys[i : i + job.keys_per_event])))
             if i == 0:
-                first_rss = _rss_mb()
+                first_rss = _status_mb("VmRSS")
             if (i // job.keys_per_event) % 50 == 49:
                 say(f"  [scale detector] {i + job.keys_per_event}/{job.chunks} chunks,"
-                    f" rss {_rss_mb():.0f} MB")  # fmt: skip
+                    f" rss {_status_mb('VmRSS'):.0f} MB")  # fmt: skip
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return DetectResult(seconds, chunk_costs(job.db_url, job.source), peak, first_rss, _rss_mb())
+    return DetectResult(seconds, chunk_costs(job.db_url, job.source), peak,
+                        _status_mb("VmHWM"), first_rss, _status_mb("VmRSS"))  # fmt: skip
 
 
-def detect_in_child(job: DetectJob) -> DetectResult:
-    """A spawned (not forked) process, so ru_maxrss starts from a bare interpreter."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(detect_all, job).result()
+def detector_process() -> ProcessPoolExecutor:
+    """The process the scale run's detector will run in, started NOW, while this one is small.
+
+    Linux carries the parent's RSS high-water mark across fork and exec into the child's
+    ``ru_maxrss``; spawned later, when this process holds moto's objects and the baseline's
+    data, the child would report our peak instead of its own. Spawning (not forking) keeps
+    the child's own memory a bare interpreter plus the detector.
+    """
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    pool.submit(os.getpid).result()
+    return pool
 
 
 def detection_set(db_url: str, source: str) -> set[tuple[int, int, str, str]]:

@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--database-url", metavar="URL")
     run.add_argument("--s3-endpoint", metavar="URL")
     run.add_argument("--bucket", default="txnpipe-local", metavar="NAME")
+    run.add_argument("--upgrade-engine", choices=("inline", "duckdb", "spark"), default="inline",
+                     help="where PatId1's percentiles are computed (default: inline, per chunk)")
     run.add_argument("--chaos", type=int, metavar="SEED",
                      help="duplicate, reorder and delay events, crash at fault points, restart "
                           "the embedded PostgreSQL; the output must not change")  # fmt: skip
@@ -58,6 +60,20 @@ def _parser() -> argparse.ArgumentParser:
     back.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
     back.add_argument("--chunk-rows", type=int, metavar="N")
     back.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assign")
+
+    stat = sub.add_parser("status", help="where every stream in a txnpipe database stands")
+    stat.add_argument("--database-url", metavar="URL",
+                      default=os.environ.get("TXNPIPE_DATABASE_URL"))  # fmt: skip
+    stat.add_argument("--source", metavar="NAME", help="only this source")
+    stat.add_argument("--json", action="store_true", help="machine-readable output")
+    stat.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assign",
+                      help="settings (detection_batch_rows counts the rows in files)")  # fmt: skip
+
+    rep = sub.add_parser("report", help="an HTML report of a finished run's folder")
+    rep.add_argument("--from", type=Path, required=True, dest="run_dir", metavar="RUN_DIR")
+    rep.add_argument("--out", type=Path, required=True, metavar="DIR")
+    rep.add_argument("--top", type=int, default=10, metavar="N",
+                     help="merchants and customers listed per pattern")  # fmt: skip
     return parser
 
 
@@ -84,6 +100,7 @@ def _run(args: argparse.Namespace) -> None:
         s3_endpoint=args.s3_endpoint,
         bucket=args.bucket,
         chaos=args.chaos,
+        upgrade_engine=args.upgrade_engine,
     )
     with progress_bar() as progress:
         summary = run(opts, progress=progress)
@@ -130,10 +147,35 @@ def _backfill(args: argparse.Namespace) -> int:
     return 0 if report.identical else 1
 
 
+def _status(args: argparse.Namespace) -> None:
+    from txnpipe.status import collect, print_table
+
+    if not args.database_url:
+        raise TxnpipeError("--database-url (or TXNPIPE_DATABASE_URL) is required")
+    settings = Settings.from_sources(os.environ, args.assign)
+    report = collect(args.database_url, settings.detection_batch_rows, args.source)
+    if args.json:
+        print(report.as_json())
+    else:
+        print_table(report)
+
+
+def _report(args: argparse.Namespace) -> None:
+    from txnpipe.report import write_report
+
+    if args.top < 1:
+        raise TxnpipeError("--top must be >= 1")
+    path = write_report(args.run_dir, args.out, top=args.top)
+    print(f"wrote {path}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        commands = {"run": _run, "generate": _generate, "invoke": _invoke, "backfill": _backfill}
+        commands = {
+            "run": _run, "generate": _generate, "invoke": _invoke, "backfill": _backfill,
+            "status": _status, "report": _report,
+        }  # fmt: skip
         status = commands[args.command](args)
     except TxnpipeError as exc:
         print(f"txnpipe: error: {exc}", file=sys.stderr)

@@ -18,7 +18,7 @@ from txnpipe.chunkparse import ParsedChunk, parse_chunk, rejects_csv
 from txnpipe.detections import detections_csv, files_due
 from txnpipe.errors import TxnpipeError
 from txnpipe.keys import ChunkRef, chunk_key, detections_key, manifest_key, rejects_key
-from txnpipe.ports import DetectorState, Fault, ObjectStore, no_fault
+from txnpipe.ports import DetectorState, Fault, ObjectStore, UpgradeEngine, UpgradeRun, no_fault
 from txnpipe.settings import Settings
 from txnpipe.weights import parse_weights
 
@@ -31,6 +31,8 @@ class DetectorReport:
     detections: int = 0
     files: list[str] = field(default_factory=list)
     ended: set[str] = field(default_factory=set)
+    upgrade_runs: list[UpgradeRun] = field(default_factory=list)
+    upgrade_failures: list[str] = field(default_factory=list)
 
 
 def _utcnow() -> datetime:
@@ -45,6 +47,7 @@ class Detector:
     importance_key: str
     fault: Fault = no_fault
     clock: Callable[[], datetime] = _utcnow
+    upgrade_engine: UpgradeEngine | None = None  # None: PatId1 evaluated inline per chunk
 
     def handle(self, refs: Iterable[ChunkRef]) -> DetectorReport:
         """Record what landed, then apply and flush for every source the event touched."""
@@ -62,8 +65,42 @@ class Detector:
                 self.state.record_arrival(ref.source, ref.chunk)
         for source in sources:
             self.drain(source, report)
+            self.advance_upgrade(source, report)
             self.flush(source, report)
         return report
+
+    def poll_upgrades(self) -> DetectorReport:
+        """A batch run finished somewhere (Glue's state change names no source): merge it."""
+        report = DetectorReport()
+        for source in self.state.sources_with_runs():
+            self.advance_upgrade(source, report)
+            self.flush(source, report)
+        return report
+
+    def advance_upgrade(self, source: str, report: DetectorReport) -> None:
+        """Merge a finished PatId1 run, then start one for every point still pending.
+
+        One run at a time per source: a run takes far longer than a chunk's 7 seconds, so
+        the points that land meanwhile are coalesced into the next run.
+        """
+        if self.upgrade_engine is None:
+            return
+        with self.state.upgrade_session(source) as session:
+            run = session.run
+            if run is not None:
+                try:
+                    candidates = self.upgrade_engine.result(source, run)
+                except Exception as exc:  # a failed run is started again, nothing is lost
+                    report.upgrade_failures.append(f"{run.run_id}: {exc}")
+                    candidates, session.run = None, None
+                if candidates is not None:
+                    report.detections += session.merge(run, candidates)
+                    report.upgrade_runs.append(run)
+            first = session.progress.upgrade_through + 1
+            last = session.progress.next_chunk - 1
+            if session.run is None and first <= last:
+                run_id = self.upgrade_engine.start(source, first, last)
+                session.started(UpgradeRun(run_id, first, last))
 
     def _record_manifest(self, source: str) -> None:
         try:
@@ -102,6 +139,7 @@ class Detector:
                         len(parsed.rejects),
                         y_start,
                         self.settings,
+                        upgrade_inline=self.upgrade_engine is None,
                     )
                 self.fault("detector.after_commit")
                 report.applied.append((source, chunk))

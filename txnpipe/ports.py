@@ -66,10 +66,40 @@ class StreamProgress:
     total_chunks: int | None
     detections: int
     files_written: int
+    upgrade_through: int  # PatId1 evaluated for every point up to this chunk (-1: none)
 
     @property
     def ended(self) -> bool:
-        return self.total_chunks is not None and self.next_chunk >= self.total_chunks
+        """Manifest seen, every chunk applied and every point's PatId1 known."""
+        return (
+            self.total_chunks is not None
+            and self.next_chunk >= self.total_chunks
+            and self.upgrade_through >= self.total_chunks - 1
+        )
+
+
+@dataclass(frozen=True)
+class UpgradeRun:
+    """A batch run computing PatId1 for the evaluation points ``first..last``."""
+
+    run_id: str
+    first: int
+    last: int
+
+
+Candidate = tuple[int, str, str]  # (evaluation point, merchant, customer)
+
+
+class UpgradeEngine(Protocol):
+    """A batch engine for PatId1 (Glue PySpark on AWS; DuckDB or local Spark locally)."""
+
+    def start(self, source: str, first: int, last: int) -> str:
+        """Start computing PatId1 candidates for points first..last; returns a run id."""
+        ...
+
+    def result(self, source: str, run: UpgradeRun) -> list[Candidate] | None:
+        """The run's candidates once it has finished, None while it runs; raises if it failed."""
+        ...
 
 
 class ApplySession(Protocol):
@@ -87,8 +117,23 @@ class ApplySession(Protocol):
         rejects: int,
         y_start: datetime,
         settings: Settings,
+        upgrade_inline: bool = True,
     ) -> int:
-        """Ingest one chunk, update the aggregates, record new detections; returns their count."""
+        """Ingest one chunk, update the aggregates, record new detections; returns their count.
+
+        With ``upgrade_inline`` false, PatId1 is left to a batch engine (``UpgradeSession``).
+        """
+        ...
+
+
+class UpgradeSession(Protocol):
+    progress: StreamProgress
+    run: UpgradeRun | None
+
+    def started(self, run: UpgradeRun) -> None: ...
+
+    def merge(self, run: UpgradeRun, candidates: list[Candidate]) -> int:
+        """Record the first-time candidates as PatId1 detections; returns how many."""
         ...
 
 
@@ -114,3 +159,9 @@ class DetectorState(Protocol):
     def apply_session(self, source: str) -> AbstractContextManager[ApplySession]: ...
 
     def flush_session(self, source: str) -> AbstractContextManager[FlushSession]: ...
+
+    def upgrade_session(self, source: str) -> AbstractContextManager[UpgradeSession]: ...
+
+    def sources_with_runs(self) -> list[str]:
+        """Sources whose PatId1 batch run is in flight (a Glue completion names none)."""
+        ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib import resources
 
@@ -17,7 +17,7 @@ import psycopg
 
 from txnpipe.detections import Detection
 from txnpipe.layouts import Transaction
-from txnpipe.ports import Pointer, StreamProgress
+from txnpipe.ports import Candidate, Pointer, StreamProgress, UpgradeRun
 from txnpipe.rules import EPS, interpolate, least_count_at_least, percentile_ranks
 from txnpipe.settings import Settings
 from txnpipe.weights import Weights
@@ -109,7 +109,8 @@ class PgChunkerState:
 
 
 _PROGRESS = (
-    "SELECT next_chunk, total_chunks, detections, files_written, weights_layout"
+    "SELECT next_chunk, total_chunks, detections, files_written, upgrade_through,"
+    " weights_layout, upgrade_run, upgrade_first, upgrade_last"
     " FROM txnpipe.detector_state WHERE source_id = %s FOR UPDATE"
 )
 
@@ -241,8 +242,38 @@ WITH done AS (
             clock_timestamp(), %(records)s, %(rejects)s, %(found)s)
 )
 UPDATE txnpipe.detector_state
-SET next_chunk = %(chunk)s + 1, detections = detections + %(found)s
+SET next_chunk = %(chunk)s + 1, detections = detections + %(found)s,
+    upgrade_through = CASE WHEN %(inline)s THEN %(chunk)s ELSE upgrade_through END
 WHERE source_id = %(sid)s
+"""
+
+# PatId1 from a batch run: each key at its first point in the run, unless already emitted,
+# numbered after what is recorded so far; YStartTime is that of the point's chunk.
+_MERGE_UPGRADES = """
+WITH candidates AS (
+    SELECT merchant, customer, min(chunk) AS chunk
+    FROM unnest(%(chunk)s::int[], %(merchant)s::text[], %(customer)s::text[])
+        AS c(chunk, merchant, customer)
+    GROUP BY merchant, customer
+), inserted AS (
+    INSERT INTO txnpipe.detections
+        (source_id, seq, chunk, pattern, merchant, customer, y_start, detected_at)
+    SELECT %(sid)s,
+           %(base)s + row_number() OVER (ORDER BY c.chunk, c.merchant, c.customer) - 1,
+           c.chunk, 1, c.merchant, c.customer, l.y_start, clock_timestamp()
+    FROM candidates c
+    JOIN txnpipe.chunk_log l ON l.source_id = %(sid)s AND l.chunk = c.chunk
+    WHERE NOT EXISTS (SELECT 1 FROM txnpipe.detections d WHERE d.source_id = %(sid)s
+                      AND d.pattern = 1 AND d.merchant = c.merchant AND d.customer = c.customer)
+    RETURNING 1
+), counted AS (
+    SELECT count(*) AS n FROM inserted
+)
+UPDATE txnpipe.detector_state
+SET detections = detections + (SELECT n FROM counted), upgrade_through = %(last)s,
+    upgrade_run = NULL, upgrade_first = NULL, upgrade_last = NULL
+WHERE source_id = %(sid)s
+RETURNING (SELECT n FROM counted)
 """
 
 
@@ -268,6 +299,7 @@ class PgApplySession:
         rejects: int,
         y_start: datetime,
         settings: Settings,
+        upgrade_inline: bool = True,
     ) -> int:
         lo = chunk * settings.chunk_rows
         params = {"sid": self.sid, "chunk": chunk, "lo": lo, "hi": lo + settings.chunk_rows}
@@ -283,7 +315,7 @@ class PgApplySession:
         thresholds = [
             (m, self._threshold(_COUNTS_AT, m, customers, settings.upgrade_count_percentile, True),
              self._threshold(_WEIGHTS_AT, m, weighted, settings.upgrade_weight_percentile, False))
-            for pattern, m, _, customers, weighted in found if pattern == 1
+            for pattern, m, _, customers, weighted in found if pattern == 1 and upgrade_inline
         ]  # fmt: skip
         row = cur.execute(
             _RECORD_DETECTIONS,
@@ -303,8 +335,9 @@ class PgApplySession:
         count = int(row[0]) if row else 0
         cur.execute(
             _FINISH_CHUNK,
-            {**params, "y_start": y_start, "records": records, "rejects": rejects, "found": count},
-        )
+            {**params, "y_start": y_start, "records": records, "rejects": rejects, "found": count,
+             "inline": upgrade_inline},
+        )  # fmt: skip
         return count
 
 
@@ -327,6 +360,40 @@ def _rule_params(settings: Settings) -> dict[str, float | int]:
         "dei_ratio": float(settings.dei_max_female_male_ratio),
         "upgrade_min": settings.upgrade_min_merchant_txns,
     }
+
+
+@dataclass
+class PgUpgradeSession:
+    conn: psycopg.Connection
+    sid: int
+    progress: StreamProgress
+    run: UpgradeRun | None
+
+    def started(self, run: UpgradeRun) -> None:
+        self.conn.execute(
+            "UPDATE txnpipe.detector_state SET upgrade_run = %s, upgrade_first = %s,"
+            " upgrade_last = %s WHERE source_id = %s",
+            (run.run_id, run.first, run.last, self.sid),
+        )
+        self.run = run
+
+    def merge(self, run: UpgradeRun, candidates: list[Candidate]) -> int:
+        row = self.conn.execute(
+            _MERGE_UPGRADES,
+            {
+                "sid": self.sid,
+                "base": self.progress.detections,
+                "last": run.last,
+                "chunk": [c[0] for c in candidates],
+                "merchant": [c[1] for c in candidates],
+                "customer": [c[2] for c in candidates],
+            },
+        ).fetchone()
+        found = int(row[0]) if row else 0
+        self.progress = replace(self.progress, detections=self.progress.detections + found,
+                                upgrade_through=run.last)  # fmt: skip
+        self.run = None
+        return found
 
 
 @dataclass
@@ -413,22 +480,37 @@ class PgDetectorState:
             (chunks, records, self._sid(source)),
         )
 
-    def _progress(self, sid: int) -> tuple[StreamProgress, str | None]:
+    def _progress(self, sid: int) -> tuple[StreamProgress, str | None, UpgradeRun | None]:
         row = self.conn.execute(_PROGRESS, (sid,)).fetchone()
         if row is None:
             raise LookupError(f"source {sid} has no detector state")
-        return StreamProgress(*row[:4]), row[4]
+        run = UpgradeRun(row[6], row[7], row[8]) if row[6] is not None else None
+        return StreamProgress(*row[:5]), row[5], run
 
     @contextmanager
     def apply_session(self, source: str) -> Iterator[PgApplySession]:
         with self.conn.transaction():
             sid = self._sid(source)
-            progress, layout = self._progress(sid)
+            progress, layout, _ = self._progress(sid)
             yield PgApplySession(self.conn, sid, progress, by_merchant=layout == "banksim")
 
     @contextmanager
     def flush_session(self, source: str) -> Iterator[PgFlushSession]:
         with self.conn.transaction():
             sid = self._sid(source)
-            progress, _ = self._progress(sid)
+            progress, _, _ = self._progress(sid)
             yield PgFlushSession(self.conn, sid, progress)
+
+    @contextmanager
+    def upgrade_session(self, source: str) -> Iterator[PgUpgradeSession]:
+        with self.conn.transaction():
+            sid = self._sid(source)
+            progress, _, run = self._progress(sid)
+            yield PgUpgradeSession(self.conn, sid, progress, run)
+
+    def sources_with_runs(self) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT s.name FROM txnpipe.detector_state d JOIN txnpipe.sources s USING (source_id)"
+            " WHERE d.upgrade_run IS NOT NULL ORDER BY s.name"
+        ).fetchall()
+        return [name for (name,) in rows]

@@ -30,7 +30,11 @@ CREATE TABLE IF NOT EXISTS txnpipe.detector_state (
     total_chunks   int,
     total_records  bigint,
     detections     bigint NOT NULL DEFAULT 0,
-    files_written  int NOT NULL DEFAULT 0
+    files_written  int NOT NULL DEFAULT 0,
+    upgrade_through int NOT NULL DEFAULT -1,  -- PatId1 known for every point up to here
+    upgrade_run    text,                       -- the batch run in flight, if any
+    upgrade_first  int,
+    upgrade_last   int
 );
 
 CREATE TABLE IF NOT EXISTS txnpipe.arrivals (

@@ -31,6 +31,7 @@ from txnpipe.inputs import InputFiles
 from txnpipe.keys import ChunkRef
 from txnpipe.local import services
 from txnpipe.local.chaos import Chaos, ChaosReport, InjectedCrash
+from txnpipe.local.engines import LocalUpgradeEngine
 from txnpipe.ports import no_fault
 from txnpipe.settings import Settings
 
@@ -47,6 +48,7 @@ class RunOptions:
     s3_endpoint: str | None = None
     bucket: str = "txnpipe-local"
     chaos: int | None = None
+    upgrade_engine: str = "inline"
 
 
 @dataclass
@@ -152,6 +154,10 @@ def run(
         ended = threading.Event()
         applied = threading.Event()
         total_hint = opts.inputs.estimated_chunks(settings.chunk_rows)
+        engine = None
+        if opts.upgrade_engine != "inline":
+            engine = LocalUpgradeEngine(opts.upgrade_engine, store, importance_key, settings)
+            stack.callback(engine.close)
         chunker_db, detector_db = _Container(db_url), _Container(db_url)
         stack.callback(chunker_db.close)
         stack.callback(detector_db.close)
@@ -171,10 +177,14 @@ def run(
                 if not report.chunks_written:
                     failure.stop.wait(min(0.2, settings.chunk_interval_seconds or 0.01))
 
-        def deliver(refs: list[ChunkRef]) -> DetectorReport:
+        def deliver(refs: list[ChunkRef] | None) -> DetectorReport:
+            """One detector invocation: chunk events, or (None) a batch run's completion."""
+
             def once() -> DetectorReport:
                 state = pgstore.PgDetectorState(detector_db.connection())
-                return Detector(store, state, settings, importance_key, fault=fault).handle(refs)
+                detector = Detector(store, state, settings, importance_key, fault=fault,
+                                    upgrade_engine=engine)  # fmt: skip
+                return detector.handle(refs) if refs is not None else detector.poll_upgrades()
 
             return _retrying(once, failure.stop)
 
@@ -187,9 +197,12 @@ def run(
                 events = [chunk_refs(json.loads(m["Body"])) for m in messages]
                 if chaos:
                     events = chaos.deliveries(events, final=not messages)
-                if not events:
-                    continue
+                batches: list[list[ChunkRef] | None]
                 batches = events if chaos else [[ref for refs in events for ref in refs]]
+                if engine is not None:
+                    batches.append(None)  # locally the runner waits for the batch run
+                elif not events:
+                    continue
                 for refs in batches:
                     report = deliver(refs)
                     done += len(report.applied)

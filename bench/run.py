@@ -1,0 +1,166 @@
+"""``make bench``: txnpipe against the recompute-everything baseline, in one process run.
+
+Measures, on one embedded PostgreSQL server and one in-process moto S3:
+
+1. txnpipe's full replay (``txnpipe run --fast``) of BankSim-sized data, and its per-chunk
+   detector cost from ``txnpipe.chunk_log``;
+2. the baseline (``bench/baseline.py``) over the same file, per tick and per chunk;
+3. txnpipe's chunker alone, per tick;
+4. txnpipe's detector over 10x the data, in its own process (flatness and peak RSS);
+5. a ``chunk_rows=10000`` replay (records per second).
+
+Then writes ``docs/benchmarks.md`` and ``docs/benchmarks_per_chunk.png``. ``--quick`` is a
+smoke run on 30k records that writes under ``bench/.data/quick/`` instead, so it never
+overwrites the real figures. Measurements are saved to ``bench/.data/results*.json``;
+``--report-only`` re-renders the page from them without measuring again.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from contextlib import ExitStack
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from baseline import run_baseline
+from data import DATA, Dataset, dataset
+from measure import (DetectJob, chunker_ticks, database, detect_all, detection_set,
+                     detector_process, replay, say, upload, write_all_chunks)  # fmt: skip
+import report
+from txnpipe.generate import FULL_ROWS
+from txnpipe.keys import source_name
+from txnpipe.local import services
+from txnpipe.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICK_ROWS = 30_000
+SCALE = 10
+
+
+def _mb(path: Path) -> float:
+    return path.stat().st_size / 1e6
+
+
+def measure_all(rows: int, quick: bool, skip_scale: bool) -> dict[str, Any]:
+    settings = Settings()
+    data = dataset(rows)
+    source = source_name(data.transactions.name)
+    with ExitStack() as stack:
+        child = None if skip_scale else stack.enter_context(detector_process())
+        server = stack.enter_context(services.postgres(None))
+        endpoint = stack.enter_context(services.s3_endpoint(None))
+        r: dict[str, Any] = {
+            "quick": quick,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": report.machine(server),
+        }
+        say(f"machine: {r['machine']}")
+
+        say(f"== txnpipe full replay: {rows:,} records")
+        db = database(server, "bench_replay")
+        rep = replay(db, data, settings, "replay")
+        txnpipe_detections = detection_set(db, source)
+        r["data"] = {"rows": rows, "chunks": len(rep.costs.seconds), "mb": _mb(data.transactions)}
+        r["replay"] = {"seconds": rep.seconds, "detector": rep.costs.seconds,
+                       "records": rep.costs.records, "detections": rep.detections,
+                       "rejects": rep.rejects}  # fmt: skip
+        say(f"   {rep.seconds:.2f} s end to end; detector sum {sum(rep.costs.seconds):.2f} s")
+
+        say("== txnpipe chunker alone, per tick")
+
+        def on_tick(k: int, seconds: float) -> None:
+            if k % 100 == 0:
+                say(f"  [chunker] tick {k}: {seconds * 1e3:.1f} ms")
+
+        ticks = chunker_ticks(database(server, "bench_chunker"), endpoint, data, settings, on_tick)
+        r["chunker"] = {"ticks": ticks}
+        say(f"   {len(ticks)} ticks, sum {sum(ticks):.2f} s")
+
+        say("== baseline: whole-file chunker, recompute-everything detector")
+
+        def on_chunk(k: int, tick: float, detect: float) -> None:
+            if k % 50 == 0:
+                say(f"  [baseline] chunk {k}: tick {tick * 1e3:.0f} ms,"
+                    f" detector {detect * 1e3:.0f} ms")  # fmt: skip
+
+        base, base_detections = run_baseline(
+            database(server, "bench_baseline"), endpoint, data, settings, on_chunk
+        )
+        r["baseline"] = {**asdict(base), "same_detections": base_detections == txnpipe_detections}
+        say(f"   {base.seconds:.1f} s end to end;"
+            f" same detections as txnpipe: {r['baseline']['same_detections']}")
+
+        say("== txnpipe replay with chunk_rows=10000")
+        rep10 = replay(database(server, "bench_rows10k"), data,
+                       Settings.from_sources(None, ["chunk_rows=10000"]), "rows10k")  # fmt: skip
+        r["rows10k"] = {"seconds": rep10.seconds, "detector": rep10.costs.seconds,
+                        "records": rep10.costs.records}  # fmt: skip
+        say(f"   {rep10.seconds:.2f} s end to end")
+
+        r["scale"] = None
+        if child is not None:
+            r["scale"] = scale(child, server, endpoint, rows * SCALE, settings)
+    return r
+
+
+def scale(
+    child: ProcessPoolExecutor, server: str, endpoint: str, rows: int, settings: Settings
+) -> dict[str, Any]:
+    """txnpipe only: chunk the 10x file, then apply every chunk in a child process."""
+    say(f"== 10x scale: {rows:,} records (generating once if needed)")
+    data: Dataset = dataset(rows)
+    db = database(server, "bench_scale")
+    bucket = "bench-scale"
+    store = upload(endpoint, bucket, data.transactions, data.importance)
+    started = time.perf_counter()
+    chunks = write_all_chunks(db, store, data, settings)
+    chunker_seconds = time.perf_counter() - started
+    say(f"   {chunks} chunks written in {chunker_seconds:.1f} s; detector in a child process")
+    job = DetectJob(db, endpoint, bucket, source_name(data.transactions.name),
+                    f"inputs/{data.importance.name}", chunks,
+                    replace(settings, chunk_interval_seconds=0.0))  # fmt: skip
+    result = child.submit(detect_all, job).result()
+    say(f"   detector {result.seconds:.1f} s, peak RSS {result.peak_rss_mb:.0f} MB"
+        f" (VmHWM {result.hwm_rss_mb:.0f} MB)")
+    return {"rows": rows, "mb": _mb(data.transactions), "generate_seconds": data.generate_seconds,
+            "chunks": chunks, "chunker_seconds": chunker_seconds,
+            "keys_per_event": job.keys_per_event, "seconds": result.seconds,
+            "detector": result.costs.seconds, "peak_rss_mb": result.peak_rss_mb,
+            "hwm_rss_mb": result.hwm_rss_mb,
+            "rss_after_first_event_mb": result.rss_after_first_event_mb,
+            "rss_end_mb": result.rss_end_mb}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help=f"smoke run on {QUICK_ROWS:,} records")
+    parser.add_argument("--skip-scale", action="store_true", help="skip the 10x run")
+    parser.add_argument("--report-only", action="store_true",
+                        help="re-render the page from the last saved measurements")  # fmt: skip
+    args = parser.parse_args(argv)
+    saved = DATA / ("results-quick.json" if args.quick else "results.json")
+    docs = DATA / "quick" if args.quick else ROOT / "docs"
+    if args.report_only:
+        results = json.loads(saved.read_text())
+    else:
+        rows = QUICK_ROWS if args.quick else FULL_ROWS
+        results = measure_all(rows, args.quick, args.skip_scale)
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(results))
+    png = docs / "benchmarks_per_chunk.png"
+    report.plot(results, png)
+    page = report.render(results, png.name)
+    (docs / "benchmarks.md").write_text(page)
+    print(page, flush=True)
+    failed = [c.name for c in report.checks(results) if not c.ok and not c.expected_to_fail]
+    print(f"wrote {docs / 'benchmarks.md'} and {png}; failed targets: {len(failed)}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
