@@ -124,8 +124,8 @@ def describe_url(url: str) -> str:
     """The database named without its password: ``user@host:port/dbname``."""
     try:
         info = conninfo.conninfo_to_dict(url)
-    except psycopg.Error:
-        return "the given database URL"
+    except psycopg.Error as exc:
+        raise TxnpipeError(f"cannot reach the database: bad --database-url: {_one_line(exc)}") from None
     host = str(info.get("host") or "localhost")
     if host.startswith("/"):
         host = f"[{host}]"
@@ -134,9 +134,9 @@ def describe_url(url: str) -> str:
     return f"{user}{host}{port}/{info.get('dbname') or ''}"
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[-1].strip() if text else type(exc).__name__
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text or type(exc).__name__
 
 
 def collect(url: str, detection_batch_rows: int = 100, source: str | None = None) -> StatusReport:
@@ -147,7 +147,7 @@ def collect(url: str, detection_batch_rows: int = 100, source: str | None = None
             url, autocommit=True, prepare_threshold=None, connect_timeout=_CONNECT_TIMEOUT
         )
     except psycopg.Error as exc:
-        raise TxnpipeError(f"cannot reach the database {where}: {_first_line(exc)}") from None
+        raise TxnpipeError(f"cannot reach the database {where}: {_one_line(exc)}") from None
     try:
         with conn:
             conn.read_only = True
@@ -179,7 +179,7 @@ def collect(url: str, detection_batch_rows: int = 100, source: str | None = None
                     label = PATTERNS.get(int(pattern), (f"PatId{pattern}", ""))[0]
                     per_pattern.setdefault(name, {})[label] = int(count)
     except psycopg.Error as exc:
-        raise TxnpipeError(f"cannot read txnpipe status from {where}: {_first_line(exc)}") from None
+        raise TxnpipeError(f"cannot read txnpipe status from {where}: {_one_line(exc)}") from None
     if source is not None and not rows:
         raise TxnpipeError(f"database {where} has no source named {source!r}")
     report = StatusReport(where, now, detection_batch_rows)
