@@ -58,6 +58,7 @@ def measure_all(rows: int, quick: bool, skip_scale: bool) -> dict[str, Any]:
             "quick": quick,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": report.machine(server),
+            "code": report.code_version(ROOT),
         }
         say(f"machine: {r['machine']}")
 

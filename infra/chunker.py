@@ -17,7 +17,7 @@ from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
 from infra import bundling
-from infra.config import CHUNKS_PREFIX, TxnPipeConfig
+from infra.config import CHUNKER_SERVICE, CHUNKS_PREFIX, TxnPipeConfig
 from infra.database import Database
 from infra.functions import VpcPythonFunction
 from infra.nag import acknowledge, iam5_resource
@@ -49,6 +49,7 @@ class Chunker(Construct):
             "TXNPIPE_DB_HOST": database.host,
             "TXNPIPE_DB_NAME": database.database_name,
             "TXNPIPE_RUN_SECONDS": str(config.run_seconds),
+            **config.powertools_env(CHUNKER_SERVICE),
         }
         self.lambda_ = VpcPythonFunction(
             self,

@@ -45,6 +45,14 @@ NUMBER_SETTINGS = (
 )
 SETTING_NAMES = INTEGER_SETTINGS + NUMBER_SETTINGS
 
+# Observability (txnpipe/observability.py): EMF metrics in this namespace, dimensions
+# service (one per function, POWERTOOLS_SERVICE_NAME) and source (the stream's name).
+METRICS_NAMESPACE = "txnpipe"
+CHUNKER_SERVICE = "chunker"
+DETECTOR_SERVICE = "detector"
+# The source name the core derives from the transactions key (txnpipe.keys.source_name).
+_SOURCE_NAME = re.compile(r"[\w][\w.-]*")
+
 UPGRADE_ENGINES = ("inline", "spark")
 GLUE_WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X", "G.025X")
 
@@ -330,6 +338,11 @@ class TxnPipeConfig:
                 raise ConfigError(
                     f"context {_key(name)} must be an object key under {self.inputs_prefix!r}, got {key!r}"
                 )
+        if not _SOURCE_NAME.fullmatch(self.source) or not self.source.strip("."):
+            raise ConfigError(
+                f"context {_key('transactionsKey')} must name a file whose name (without "
+                f"extension) is letters, digits, '_', '-' or '.', got {self.transactions_key!r}"
+            )
         if self.upgrade_engine not in UPGRADE_ENGINES:
             raise ConfigError(
                 f"context {_key('upgradeEngine')} must be one of {', '.join(UPGRADE_ENGINES)}, "
@@ -368,6 +381,19 @@ class TxnPipeConfig:
             )
 
     # -- derived --------------------------------------------------------------------------
+    @property
+    def source(self) -> str:
+        """The stream's name: the transactions file's name without its extension (SPEC 3),
+        the ``source`` dimension of every metric."""
+        return self.transactions_key.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+
+    def powertools_env(self, service: str) -> dict[str, str]:
+        """Powertools' settings for one function (the code defaults to the same values)."""
+        return {
+            "POWERTOOLS_SERVICE_NAME": service,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        }
+
     @property
     def local_invoke_env(self) -> dict[str, str]:
         """Empty placeholders that ``sam local invoke --env-vars`` may fill (SAM only overrides

@@ -21,6 +21,7 @@ from infra import bundling
 from infra.config import (
     CHUNKS_PREFIX,
     DETECTIONS_PREFIX,
+    DETECTOR_SERVICE,
     GLUE_PREFIX,
     REJECTS_PREFIX,
     TxnPipeConfig,
@@ -70,6 +71,7 @@ class Detector(Construct):
             "TXNPIPE_DB_NAME": database.database_name,
             "TXNPIPE_GLUE_JOB_NAME": heavy.job_name,
             "TXNPIPE_UPGRADE_ENGINE": config.upgrade_engine,
+            **config.powertools_env(DETECTOR_SERVICE),
         }
         self.lambda_ = VpcPythonFunction(
             self,

@@ -1,8 +1,23 @@
-"""Monitoring: CloudWatch alarms on what needs a person.
+"""Monitoring: a CloudWatch dashboard of the pipeline and alarms on what needs a person.
+
+The functions log their metrics in embedded metric format (``txnpipe/observability.py``):
+namespace ``txnpipe``, dimensions ``service`` (``chunker`` / ``detector``) and ``source``
+(the configured stream, ``txnpipe:transactionsKey`` without folder and extension). CloudWatch
+Logs extracts them from the functions' own log groups; no IAM permission beyond writing logs.
+
+Alarms:
 
 - the detector's dead-letter queue has a message (a chunk or Glue event that failed for good);
-- the chunker or the detector reports errors;
+- the chunker or the detector reports errors (Lambda's ``Errors`` metric);
+- a chunk took more than 60 s from landing to being applied (``ChunkLagSeconds`` max), or a
+  landed chunk has been waiting more than 60 s for a predecessor (``PendingChunkAgeSeconds``:
+  an applied chunk's lag is only known once it is applied, so a lost event shows here first);
+- the chunker stopped advancing before the end of its stream: for 3 consecutive minutes (more
+  if the chunk interval is longer) it reported the stream active and wrote no chunk;
 - the database runs short of storage or is pinned on CPU.
+
+Missing data never breaches: no datapoint means no invocation reported (no stream running,
+the schedule disabled, or a failing function, which the errors alarms catch).
 
 Alarms notify the SNS topic given as context ``txnpipe:alarmTopicArn``, if any (the topic is
 not created here: an encrypted topic CloudWatch may publish to needs a key policy that belongs
@@ -10,6 +25,8 @@ to whoever runs the account).
 """
 
 from __future__ import annotations
+
+import math
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -20,9 +37,20 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.config import TxnPipeConfig
+from infra.config import CHUNKER_SERVICE, DETECTOR_SERVICE, METRICS_NAMESPACE, TxnPipeConfig
 
 GIB = 1024**3
+ONE_MINUTE = cdk.Duration.minutes(1)
+FIVE_MINUTES = cdk.Duration.minutes(5)
+LAG_THRESHOLD_SECONDS = 60
+DEFAULT_CHUNK_INTERVAL_SECONDS = 7.0
+STALL_MINUTES = 3
+PATTERNS = ("PatId1", "PatId2", "PatId3")
+
+
+def stall_minutes(chunk_interval_seconds: float) -> int:
+    """Minutes without a chunk that mean a stall: 3, or longer when chunks are rarer than that."""
+    return max(STALL_MINUTES, math.ceil(chunk_interval_seconds / 60) + 2)
 
 
 class Monitoring(Construct):
@@ -38,38 +66,81 @@ class Monitoring(Construct):
         instance: rds.DatabaseInstance,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.config = config
         self.alarms: list[cloudwatch.Alarm] = []
-        one_minute = cdk.Duration.minutes(1)
-        five_minutes = cdk.Duration.minutes(5)
 
         self.dead_letter_alarm = self._alarm(
             "DeadLetterQueueNotEmpty",
             dead_letter_queue.metric_approximate_number_of_messages_visible(
-                period=one_minute, statistic=cloudwatch.Stats.MAXIMUM
+                period=ONE_MINUTE, statistic=cloudwatch.Stats.MAXIMUM
             ),
             threshold=0,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             description="txnpipe: a detector invocation or Glue state event failed for good "
             "(see the dead-letter queue; redrive after fixing the cause)",
         )
-        self._alarm(
+        self.chunker_errors_alarm = self._alarm(
             "ChunkerErrors",
-            chunker.metric_errors(period=five_minutes, statistic=cloudwatch.Stats.SUM),
+            chunker.metric_errors(period=FIVE_MINUTES, statistic=cloudwatch.Stats.SUM),
             threshold=0,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             description="txnpipe: the chunker failed; the next tick resumes from the stored pointer",
         )
-        self._alarm(
+        self.detector_errors_alarm = self._alarm(
             "DetectorErrors",
-            detector.metric_errors(period=five_minutes, statistic=cloudwatch.Stats.SUM),
+            detector.metric_errors(period=FIVE_MINUTES, statistic=cloudwatch.Stats.SUM),
             threshold=0,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             description="txnpipe: a detector invocation failed (Lambda retries it twice)",
         )
+        self.lag_alarm = self._alarm(
+            "ChunkLagHigh",
+            self.detector_metric("ChunkLagSeconds", cloudwatch.Stats.MAXIMUM),
+            threshold=LAG_THRESHOLD_SECONDS,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            description=f"txnpipe: a chunk of {config.source} took more than "
+            f"{LAG_THRESHOLD_SECONDS} s from landing in S3 to being applied",
+        )
+        self.pending_alarm = self._alarm(
+            "ChunkWaitingTooLong",
+            self.detector_metric("PendingChunkAgeSeconds", cloudwatch.Stats.MAXIMUM),
+            threshold=LAG_THRESHOLD_SECONDS,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            description=f"txnpipe: a chunk of {config.source} landed more than "
+            f"{LAG_THRESHOLD_SECONDS} s ago and still waits for a predecessor (a lost or failed "
+            "event? see the dead-letter queue, or redeliver the missing chunk's event)",
+        )
+        interval = float(
+            config.settings_env.get(
+                "TXNPIPE_CHUNK_INTERVAL_SECONDS", DEFAULT_CHUNK_INTERVAL_SECONDS
+            )
+        )
+        self.chunk_interval_seconds = interval
+        minutes = stall_minutes(interval)
+        self.chunker_stalled = cloudwatch.MathExpression(
+            expression="IF(active >= 1 AND written == 0, 1, 0)",
+            using_metrics={
+                "active": self.chunker_metric("StreamActive", cloudwatch.Stats.MAXIMUM),
+                "written": self.chunker_metric("ChunksWritten", cloudwatch.Stats.SUM),
+            },
+            label="chunker active without writing (1 = stalled minute)",
+            period=ONE_MINUTE,
+        )
+        self.stalled_alarm = self._alarm(
+            "ChunkerStalled",
+            self.chunker_stalled,
+            threshold=1,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=minutes,
+            datapoints_to_alarm=minutes,
+            description=f"txnpipe: the chunker of {config.source} wrote no chunk for {minutes} "
+            "minutes before the end of its stream (lock held by another session? see "
+            "the chunker's logs: busy=true)",
+        )
         self._alarm(
             "DatabaseFreeStorageLow",
             instance.metric_free_storage_space(
-                period=five_minutes, statistic=cloudwatch.Stats.MINIMUM
+                period=FIVE_MINUTES, statistic=cloudwatch.Stats.MINIMUM
             ),
             threshold=2 * GIB,
             comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -78,7 +149,7 @@ class Monitoring(Construct):
         self._alarm(
             "DatabaseCpuHigh",
             instance.metric_cpu_utilization(
-                period=five_minutes, statistic=cloudwatch.Stats.AVERAGE
+                period=FIVE_MINUTES, statistic=cloudwatch.Stats.AVERAGE
             ),
             threshold=90,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -92,6 +163,145 @@ class Monitoring(Construct):
                 alarm.add_alarm_action(cw_actions.SnsAction(topic))
                 alarm.add_ok_action(cw_actions.SnsAction(topic))
 
+        self.dashboard = self._dashboard(dead_letter_queue, chunker, detector)
+
+    # -- metrics ----------------------------------------------------------------------------
+    def _metric(
+        self, service: str, name: str, statistic: str, label: str | None
+    ) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=name,
+            dimensions_map={"service": service, "source": self.config.source},
+            statistic=statistic,
+            period=ONE_MINUTE,
+            label=label,
+        )
+
+    def chunker_metric(
+        self, name: str, statistic: str, label: str | None = None
+    ) -> cloudwatch.Metric:
+        return self._metric(CHUNKER_SERVICE, name, statistic, label)
+
+    def detector_metric(
+        self, name: str, statistic: str, label: str | None = None
+    ) -> cloudwatch.Metric:
+        return self._metric(DETECTOR_SERVICE, name, statistic, label)
+
+    # -- dashboard --------------------------------------------------------------------------
+    def _dashboard(
+        self,
+        dead_letter_queue: sqs.IQueue,
+        chunker: lambda_.IFunction,
+        detector: lambda_.IFunction,
+    ) -> cloudwatch.Dashboard:
+        sum_, max_, avg = cloudwatch.Stats.SUM, cloudwatch.Stats.MAXIMUM, cloudwatch.Stats.AVERAGE
+        lag_line = cloudwatch.HorizontalAnnotation(
+            value=LAG_THRESHOLD_SECONDS, label="alarm", color=cloudwatch.Color.RED
+        )
+        dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            dashboard_name=self.config.stack_name,
+            default_interval=cdk.Duration.hours(3),
+        )
+        dashboard.add_widgets(
+            cloudwatch.TextWidget(
+                markdown=f"# txnpipe: `{self.config.source}`\n"
+                f"Chunker (mechanism X) writes a chunk every {self.chunk_interval_seconds:g} s; "
+                "the detector (mechanism Y) applies each in order. Metrics per minute, "
+                f"namespace `{METRICS_NAMESPACE}`, dimensions `service` and `source`.",
+                width=24,
+                height=2,
+            )
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Chunker: chunks written / stream active",
+                left=[self.chunker_metric("ChunksWritten", sum_, "chunks written")],
+                right=[self.chunker_metric("StreamActive", max_, "stream active")],
+                right_y_axis=cloudwatch.YAxisProps(min=0, max=1),
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Chunker: records written",
+                left=[self.chunker_metric("Records", sum_, "records")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Chunker: stalled minutes / busy ticks",
+                left=[self.chunker_stalled],
+                right=[self.chunker_metric("Busy", sum_, "busy ticks (lock held elsewhere)")],
+                width=8,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Detector: chunks applied",
+                left=[self.detector_metric("ChunksApplied", sum_, "chunks applied")],
+                right=[self.detector_metric("PendingChunks", max_, "chunks waiting")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Detector: records and rejects",
+                left=[self.detector_metric("Records", sum_, "records")],
+                right=[self.detector_metric("Rejects", sum_, "rejects")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Detections by pattern",
+                left=[self.detector_metric(f"Detections{p}", sum_, p) for p in PATTERNS],
+                stacked=True,
+                width=8,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Chunk lag: landed to applied (s)",
+                left=[
+                    self.detector_metric("ChunkLagSeconds", max_, "lag max"),
+                    self.detector_metric("ChunkLagSeconds", avg, "lag average"),
+                    self.detector_metric("PendingChunkAgeSeconds", max_, "oldest waiting chunk"),
+                ],
+                left_annotations=[lag_line],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Detector duration (ms)",
+                left=[
+                    self.detector_metric("DetectorDurationMs", avg, "average"),
+                    self.detector_metric("DetectorDurationMs", cloudwatch.Stats.p(99), "p99"),
+                    self.detector_metric("DetectorDurationMs", max_, "max"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Lambda errors and throttles; dead-letter queue",
+                left=[
+                    chunker.metric_errors(
+                        period=ONE_MINUTE, statistic=sum_, label="chunker errors"
+                    ),
+                    detector.metric_errors(
+                        period=ONE_MINUTE, statistic=sum_, label="detector errors"
+                    ),
+                    detector.metric_throttles(
+                        period=ONE_MINUTE, statistic=sum_, label="detector throttles"
+                    ),
+                ],
+                right=[
+                    dead_letter_queue.metric_approximate_number_of_messages_visible(
+                        period=ONE_MINUTE, statistic=max_, label="dead letters"
+                    )
+                ],
+                width=8,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24, height=4)
+        )
+        return dashboard
+
+    # -- alarms -----------------------------------------------------------------------------
     def _alarm(
         self,
         construct_id: str,
@@ -101,6 +311,7 @@ class Monitoring(Construct):
         comparison: cloudwatch.ComparisonOperator,
         description: str,
         evaluation_periods: int = 1,
+        datapoints_to_alarm: int | None = None,
     ) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,
@@ -109,6 +320,7 @@ class Monitoring(Construct):
             threshold=threshold,
             comparison_operator=comparison,
             evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=datapoints_to_alarm,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             alarm_description=description,
         )

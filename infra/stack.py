@@ -1,4 +1,5 @@
-"""The one stack: storage, network, database, heavy aggregation, chunker, detector, monitoring."""
+"""The one stack: storage, network, database, heavy aggregation, chunker, detector, monitoring
+(alarms and dashboard)."""
 
 from __future__ import annotations
 
@@ -96,6 +97,10 @@ class TxnPipeStack(cdk.Stack):
             "DatabaseSecretArn": (
                 self.database.secret.secret_arn,
                 "Secrets Manager secret of the database",
+            ),
+            "DashboardName": (
+                self.monitoring.dashboard.dashboard_name,
+                "CloudWatch dashboard of the pipeline's metrics and alarms",
             ),
             "DeadLetterQueueUrl": (
                 self.detector.dead_letter_queue.queue_url,

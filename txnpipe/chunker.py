@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
-from txnpipe.csvscan import BOM, is_empty_line, scan_records
+from txnpipe.csvscan import BOM, scan_records
 from txnpipe.errors import TxnpipeError
 from txnpipe.keys import chunk_key, manifest_key
 from txnpipe.layouts import transactions_layout

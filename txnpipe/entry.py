@@ -3,11 +3,14 @@
 The handlers in ``lambdas/`` call these two functions and nothing else. Database
 credentials come from Secrets Manager (``TXNPIPE_DB_SECRET_ARN``), or, for local invokes
 against moto and a local PostgreSQL, from ``TXNPIPE_DATABASE_URL``; never from code.
+Each invocation logs JSON and emits EMF metrics through ``txnpipe.observability``
+(Powertools), so that the core stays free of it.
 """
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -16,6 +19,7 @@ from typing import Any
 import boto3
 import psycopg
 
+from txnpipe import observability as obs
 from txnpipe.adapters import pgstore
 from txnpipe.adapters.s3store import S3Store
 from txnpipe.chunker import run_tick
@@ -88,32 +92,49 @@ def _db() -> psycopg.Connection:
 
 
 def handle_chunker_event(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    config = Config.from_env(os.environ)
-    if not config.transactions_key:
-        raise TxnpipeError("environment variable TXNPIPE_TRANSACTIONS_KEY is not set")
-    report = run_tick(
-        S3Store(_s3_client(config.s3_endpoint), config.bucket),
-        pgstore.PgChunkerState(_db()),
-        Settings.from_sources(os.environ),
-        source_name(config.transactions_key),
-        config.transactions_key,
-        run_seconds=config.run_seconds,
-    )
+    log = obs.logger(obs.CHUNKER_SERVICE)
+    with obs.invocation(log, context):
+        config = Config.from_env(os.environ)
+        if not config.transactions_key:
+            raise TxnpipeError("environment variable TXNPIPE_TRANSACTIONS_KEY is not set")
+        source = source_name(config.transactions_key)
+        log.append_keys(source=source)
+        settings = Settings.from_sources(os.environ)
+        state = pgstore.PgChunkerState(_db())
+        report = run_tick(
+            S3Store(_s3_client(config.s3_endpoint), config.bucket),
+            state,
+            settings,
+            source,
+            config.transactions_key,
+            run_seconds=config.run_seconds,
+        )
+        records = obs.report_tick(log, report, state, settings.chunk_rows)
     return {"source": report.source, "written": report.chunks_written, "done": report.done,
-            "busy": report.busy}  # fmt: skip
+            "busy": report.busy, "records": records}  # fmt: skip
 
 
 def handle_detector_event(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    config = Config.from_env(os.environ)
-    detector = Detector(
-        S3Store(_s3_client(config.s3_endpoint), config.bucket),
-        pgstore.PgDetectorState(_db()),
-        Settings.from_sources(os.environ),
-        config.importance_key,
-    )
-    report = detector.handle(chunk_refs(event))
+    log = obs.logger(obs.DETECTOR_SERVICE)
+    with obs.invocation(log, context):
+        refs = chunk_refs(event)
+        obs.log_event(log, refs)
+        config = Config.from_env(os.environ)
+        detector = Detector(
+            S3Store(_s3_client(config.s3_endpoint), config.bucket),
+            pgstore.PgDetectorState(_db()),
+            Settings.from_sources(os.environ),
+            config.importance_key,
+        )
+        sources = list(dict.fromkeys(ref.source for ref in refs))
+        first_seq = obs.detections_so_far(log, _db(), sources)
+        started = time.perf_counter()
+        report = detector.handle(refs)
+        obs.report_detector(log, _db(), report, first_seq, time.perf_counter() - started)
     return {
         "applied": [chunk for _, chunk in report.applied],
+        "records": report.records,
+        "rejects": report.rejects,
         "detections": report.detections,
         "files": report.files,
         "ended": sorted(report.ended),

@@ -21,7 +21,7 @@ import io
 import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -230,11 +230,15 @@ def _cross_check(data: RunData) -> None:
     unmatched = sum(d.chunk is None for d in data.detections)
     approx = len(data.detections) - data.exact_matches - unmatched
     if unmatched:
-        data.notes.append(f"{unmatched:,} detection rows have a YStartTime before the first "
-                          "chunk of run.json; they are left out of the per-chunk charts.")  # fmt: skip
+        data.notes.append(
+            f"{unmatched:,} detection rows have a YStartTime before the first chunk of "
+            "run.json; they are left out of the per-chunk charts."
+        )
     if approx:
-        data.notes.append(f"{approx:,} detection rows have a YStartTime that matches no chunk's "
-                          "y_start exactly; they are placed at the latest chunk started by then.")  # fmt: skip
+        data.notes.append(
+            f"{approx:,} detection rows have a YStartTime that matches no chunk's y_start "
+            "exactly; they are placed at the latest chunk started by then."
+        )
     logged = sum(c.detections for c in data.chunks)
     if logged != len(data.detections):
         data.notes.append(
@@ -257,7 +261,7 @@ _QUOTED = re.compile(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*\"""")
 
 
 def reason_category(reason: str) -> str:
-    """A reason without the offending value: ``value 'abc' is negative`` -> ``value … is negative``."""
+    """A reason without its value: ``value '-1' is negative`` -> ``value … is negative``."""
     return _QUOTED.sub("…", reason).strip()
 
 
@@ -396,6 +400,7 @@ def chart_cumulative(data: RunData) -> str:
         ax.bar(index, counts[pattern], bottom=bottom, width=0.85, label=pattern,
                color=COLORS.get(pattern, "#7f7f7f"))  # fmt: skip
         bottom = [b + n for b, n in zip(bottom, counts[pattern])]
+    ax.set_ylim(0, max(max(bottom, default=0), 1) * 1.12)
     ax.set_xlabel("evaluation point (chunk)")
     ax.set_ylabel("new detections")
     ax.set_title("new detections at each evaluation point", fontsize=11)
@@ -431,7 +436,8 @@ def chart_merchants(tops: dict[str, list[MerchantLine]], patterns: Sequence[str]
 def chart_latency(data: RunData) -> str:
     fig = _figure(11.5, 4.2)
     ax = fig.add_subplot(1, 1, 1)
-    landed = [(c.chunk, c.landed_to_applied) for c in data.chunks if c.landed_to_applied is not None]
+    landed = [(c.chunk, c.landed_to_applied) for c in data.chunks
+              if c.landed_to_applied is not None]  # fmt: skip
     if landed:
         ax.plot([c for c, _ in landed], [v * 1000 for _, v in landed], marker="o", markersize=3,
                 linewidth=1.2, color="#d62728", label="landed → applied")  # fmt: skip
@@ -477,8 +483,8 @@ h3{font-size:15px;margin:18px 0 6px}
 section{background:#fff;border-radius:8px;padding:18px 22px;margin:18px 0;
   box-shadow:0 1px 3px rgba(0,0,0,.08)}
 .sub{color:#5a6270;margin:0 0 8px}
-.cards{display:flex;flex-wrap:wrap;gap:12px}
-.card{flex:1 1 150px;background:#f7f9fc;border:1px solid #e1e4e8;border-radius:6px;padding:10px 14px}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:12px}
+.card{background:#f7f9fc;border:1px solid #e1e4e8;border-radius:6px;padding:10px 14px}
 .card b{display:block;font-size:22px}
 .card span{color:#5a6270;font-size:13px}
 img{max-width:100%;height:auto;display:block;margin:8px 0}
@@ -503,8 +509,8 @@ def _num(value: float | int | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}" if digits else f"{value:,}"
 
 
-def _table(headings: Sequence[str], rows: Iterable[Sequence[Any]], numeric: set[int],
-           ids: set[int] = frozenset()) -> str:  # type: ignore[assignment]  # fmt: skip
+def _table(headings: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Collection[int],
+           ids: Collection[int] = ()) -> str:  # fmt: skip
     head = "".join(f'<th class="n">{_e(h)}</th>' if i in numeric else f"<th>{_e(h)}</th>"
                    for i, h in enumerate(headings))  # fmt: skip
     body = []
@@ -671,6 +677,12 @@ chunk's own application.</p>
 
 def write_report(run_dir: Path, out: Path, top: int = 10) -> Path:
     """Write ``out/report.html`` for the run in ``run_dir``; returns its path."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise TxnpipeError(
+            "txnpipe report draws its charts with matplotlib: pip install 'matplotlib>=3.8'"
+        ) from None
     data = load_run(run_dir)
     page = render_html(data, top)
     try:

@@ -125,7 +125,8 @@ def describe_url(url: str) -> str:
     try:
         info = conninfo.conninfo_to_dict(url)
     except psycopg.Error as exc:
-        raise TxnpipeError(f"cannot reach the database: bad --database-url: {_one_line(exc)}") from None
+        why = _one_line(exc)
+        raise TxnpipeError(f"cannot reach the database: bad --database-url: {why}") from None
     host = str(info.get("host") or "localhost")
     if host.startswith("/"):
         host = f"[{host}]"
@@ -291,18 +292,18 @@ def _seconds(value: float | None) -> str:
 def print_table(report: StatusReport) -> None:
     from rich import box
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
     if not report.sources:
-        console.print(f"no sources in {report.database}", highlight=False)
+        console.print(f"no sources in {report.database}", highlight=False, markup=False)
         return
-    table = Table(
-        title=f"txnpipe status: {report.database} at {report.checked_at:%Y-%m-%d %H:%M:%S %Z}",
-        box=box.SIMPLE_HEAVY,
-    )
+    when = f"{report.checked_at:%Y-%m-%d %H:%M:%S %Z}"
+    table = Table(title=escape(f"txnpipe status: {report.database} at {when}"),
+                  box=box.SIMPLE_HEAVY)
     table.add_column("source", no_wrap=True)
     for heading in ("chunks written", "applied", "pending", "detections", "in files",
                     "not in files", "lag"):  # fmt: skip
@@ -323,7 +324,7 @@ def print_table(report: StatusReport) -> None:
         if s.total_chunks is None and s.chunker_done:
             stream += " (manifest not seen)"
         table.add_row(
-            s.source,
+            escape(s.source),
             chunks,
             f"{s.chunks_applied:,}",
             pending,
@@ -335,8 +336,9 @@ def print_table(report: StatusReport) -> None:
         )
     console.print(table)
     console.print(
-        "detections: total (PatId1 PatId2 PatId3); pending: recorded, not in a file yet; "
-        "lag: landed→applied of the last applied chunk, or the age of the oldest waiting one",
+        "detections: total (PatId1 PatId2 PatId3); not in files: recorded, waiting for a full "
+        "file or the stream's end\nlag: landed→applied of the last applied chunk, or the age "
+        "of the oldest landed chunk still waiting",
         highlight=False,
         style="dim",
     )

@@ -1,10 +1,10 @@
 """Small generated data sets whose settings are scaled so every pattern fires."""
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-import tempfile
 
 from tests.reference import reference_detections
 from txnpipe.generate import FULL_ROWS, generate

@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import copy
+import csv
+import io
 import json
+import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,3 +86,163 @@ def test_invoke_command_runs_the_chunker(lambda_env: Kit, capsys: pytest.Capture
 def test_invoke_command_names_a_missing_event(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["invoke", "detector", "--event", "/nonexistent.json"]) == 2
     assert "cannot read event" in capsys.readouterr().err
+
+
+# -- observability: JSON logs and EMF metrics ---------------------------------------------
+
+
+def _telemetry(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(EMF documents, log records): every line written is one JSON object."""
+    emf: list[dict[str, Any]] = []
+    logs: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        document = json.loads(line)
+        (emf if "_aws" in document else logs).append(document)
+    return emf, logs
+
+
+def _only_emf(text: str, service: str) -> dict[str, Any]:
+    emf, _ = _telemetry(text)
+    (document,) = [d for d in emf if d["service"] == service]
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "txnpipe"
+    assert [sorted(d) for d in directive["Dimensions"]] == [["service", "source"]]
+    declared = {m["Name"] for m in directive["Metrics"]}
+    assert declared == {k for k in document if k not in ("_aws", "service", "source")}
+    return document
+
+
+@pytest.fixture
+def in_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in Lambda: telemetry goes to stdout, which Lambda ships to CloudWatch Logs."""
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "txnpipe-test")
+
+
+def _rejects(kit: Kit, source: str) -> int:
+    count = 0
+    for key in kit.store.keys(f"rejects/{source}/"):
+        rows = list(csv.reader(io.StringIO(kit.store.get(key).decode(), newline="")))
+        count += len(rows) - 1
+    return count
+
+
+def test_detector_emits_emf_metrics_and_structured_logs(
+    lambda_env: Kit, in_lambda: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schedule = json.loads((EVENTS / "chunker_schedule.json").read_text())
+    written = invoke_handler("chunker", schedule)["written"]
+    source = source_name(lambda_env.input_key)
+    chunks = len(written)
+    assert chunks > 2
+    started = time.monotonic()
+    for k in reversed(range(1, chunks)):  # every chunk but the first lands, and waits
+        assert invoke_handler("detector", _put_event(chunk_key(source, k)))["applied"] == []
+    waiting = _only_emf(capsys.readouterr().out.splitlines()[-1], "detector")
+    assert waiting["ChunksApplied"] == [0] and waiting["PendingChunks"] == [chunks - 1]
+    assert "ChunkLagSeconds" not in waiting  # nothing applied, no lag yet
+    assert 0 < waiting["PendingChunkAgeSeconds"][0] < time.monotonic() - started + 1
+
+    result = invoke_handler("detector", _put_event(chunk_key(source, 0)))
+    elapsed = time.monotonic() - started
+    assert result["applied"] == list(range(chunks))
+    out = capsys.readouterr().out
+    metrics = _only_emf(out, "detector")
+    assert metrics["source"] == source
+    manifest = json.loads(lambda_env.store.get(manifest_key(source)))
+    expected = Counter(row[0] for batch in dataset().expected() for row in batch)
+    assert all(expected[p] for p in ("PatId1", "PatId2", "PatId3"))
+    assert metrics["ChunksApplied"] == [chunks]
+    assert metrics["Records"] == [manifest["records"]]
+    rejects = _rejects(lambda_env, source)
+    assert rejects > 0 and metrics["Rejects"] == [rejects]
+    for pattern in ("PatId1", "PatId2", "PatId3"):
+        assert metrics[f"Detections{pattern}"] == [expected[pattern]], pattern
+    assert metrics["Detections"] == [sum(expected.values())] == [result["detections"]]
+    assert metrics["DetectionFiles"] == [len(result["files"])]
+    assert metrics["PendingChunks"] == [0] and metrics["PendingChunkAgeSeconds"] == [0]
+    # One lag per chunk, landed to applied, in chunk order: chunk k >= 1 landed before
+    # chunk k-1 and was applied after it, and chunk 0 landed last and went first.
+    lags = metrics["ChunkLagSeconds"]
+    assert len(lags) == chunks and lags == sorted(lags)
+    assert 0 <= lags[0] and lags[-1] <= elapsed
+    (duration,) = metrics["DetectorDurationMs"]
+    assert 0 < duration <= elapsed * 1000
+
+    _, logs = _telemetry(out)
+    assert logs and all(log["service"] == "detector" for log in logs)
+    for log in logs:
+        assert log["source"] == source
+        assert log["chunk_keys"] == [chunk_key(source, 0)]
+        assert log["function_request_id"] == "local"
+        assert log["function_name"] == "txnpipe-detector"
+    (summary,) = [log for log in logs if log["message"] == "chunks applied"]
+    assert summary["level"] == "INFO"
+    assert summary["applied_chunk_keys"] == [chunk_key(source, k) for k in range(chunks)]
+    assert summary["records"] == manifest["records"] and summary["rejects"] == rejects
+    assert summary["detections"] == {p: expected[p] for p in ("PatId1", "PatId2", "PatId3")}
+
+
+def test_chunker_emits_emf_metrics_and_structured_logs(
+    lambda_env: Kit, in_lambda: None, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    schedule = json.loads((EVENTS / "chunker_schedule.json").read_text())
+    source = source_name(lambda_env.input_key)
+    rows = lambda_env.settings.chunk_rows
+    monkeypatch.setenv("TXNPIPE_CHUNK_INTERVAL_SECONDS", "3600")  # only chunk 0 is due
+    assert invoke_handler("chunker", schedule)["written"] == [0]
+    out = capsys.readouterr().out
+    first = _only_emf(out, "chunker")
+    assert first["source"] == source
+    assert (first["ChunksWritten"], first["Records"]) == ([1], [rows])
+    assert first["StreamActive"] == [1] and first["Busy"] == [0]
+    _, logs = _telemetry(out)
+    (log,) = logs
+    assert (log["message"], log["service"], log["source"]) == ("chunker tick", "chunker", source)
+    assert log["chunk_keys"] == [chunk_key(source, 0)]
+    assert log["function_request_id"] == "local"
+
+    monkeypatch.setenv("TXNPIPE_CHUNK_INTERVAL_SECONDS", "0")  # the rest is due at once
+    rest = invoke_handler("chunker", schedule)
+    assert rest["done"]
+    manifest = json.loads(lambda_env.store.get(manifest_key(source)))
+    second = _only_emf(capsys.readouterr().out, "chunker")
+    assert second["ChunksWritten"] == [manifest["chunks"] - 1]
+    assert second["Records"] == [manifest["records"] - rows] == [rest["records"]]
+    assert second["StreamActive"] == [0]
+
+    invoke_handler("chunker", schedule)  # the stream is done: nothing to write, not stalled
+    third = _only_emf(capsys.readouterr().out, "chunker")
+    assert (third["ChunksWritten"], third["Records"], third["StreamActive"]) == ([0], [0], [0])
+
+
+def test_locally_telemetry_goes_to_stderr(
+    lambda_env: Kit, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside Lambda stdout keeps only what ``txnpipe invoke`` prints: the handler's result."""
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    invoke_handler("chunker", json.loads((EVENTS / "chunker_schedule.json").read_text()))
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert _only_emf(captured.err, "chunker")["ChunksWritten"]
+
+
+def test_a_telemetry_failure_does_not_fail_the_invocation(
+    lambda_env: Kit, in_lambda: None, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The chunk is applied; failing to report it must not make Lambda retry the event."""
+    from txnpipe import observability
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("metrics query failed")
+
+    invoke_handler("chunker", json.loads((EVENTS / "chunker_schedule.json").read_text()))
+    monkeypatch.setattr(observability, "applied_stats", broken)
+    source = source_name(lambda_env.input_key)
+    assert invoke_handler("detector", _put_event(chunk_key(source, 0)))["applied"] == [0]
+    emf, logs = _telemetry(capsys.readouterr().out)
+    assert not [d for d in emf if d["service"] == "detector"]
+    (failure,) = [log for log in logs if log["message"] == "telemetry failed"]
+    assert failure["level"] == "ERROR" and "metrics query failed" in failure["exception"]
+    assert failure["source"] == source and failure["function_request_id"] == "local"

@@ -50,7 +50,8 @@ def test_status_after_a_full_run(
     assert s.records_read == s.records_applied == 12_000
     assert s.rejects == summary.rejects > 0
     assert s.detections == total == sum(summary.detections.values())
-    assert s.detections_by_pattern == {p: expected.get(p, 0) for p in ("PatId1", "PatId2", "PatId3")}
+    patterns = ("PatId1", "PatId2", "PatId3")
+    assert s.detections_by_pattern == {p: expected.get(p, 0) for p in patterns}
     assert all(s.detections_by_pattern.values())  # the data set fires every pattern
     assert s.detection_files == summary.files == -(-total // batch)
     assert s.detections_in_files == total and s.detections_pending == 0

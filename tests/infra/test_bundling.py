@@ -38,7 +38,10 @@ def test_pip_command_targets_the_lambda_platform(tmp_path: Path) -> None:
     ):
         assert part in joined
     assert command[-1] == "psycopg[binary]==3.3.9"
-    assert bundling.read_requirements() == ("psycopg[binary]==3.3.9",)
+    assert bundling.read_requirements() == (
+        "psycopg[binary]==3.3.9",
+        "aws-lambda-powertools==3.37.0",
+    )
 
 
 def test_fingerprint_follows_the_core_and_the_handler(tmp_path: Path) -> None:
@@ -90,6 +93,11 @@ def test_local_bundling_through_cdk(tmp_path: Path, capsys: pytest.CaptureFixtur
         extensions = [p.name for p in (bundle / "psycopg_binary").glob("*.so")]
         assert extensions and all("cpython-312-x86_64-linux-gnu" in name for name in extensions)
         assert not (bundle / "boto3").exists()  # provided by the runtime
+        # Powertools (structured logs, EMF metrics) is pure Python: no compiled extension
+        powertools = bundle / "aws_lambda_powertools"
+        assert (powertools / "logging" / "logger.py").is_file()
+        assert (powertools / "metrics" / "metrics.py").is_file()
+        assert not list(powertools.rglob("*.so"))
         unzipped = tree_size(bundle)
         assert unzipped < LIMIT_BYTES, f"{folder} bundle is {unzipped / 1e6:.1f} MB unzipped"
         sizes[folder] = (unzipped, zipped_size(bundle, tmp_path / f"{folder}.zip"))

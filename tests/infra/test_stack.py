@@ -130,6 +130,8 @@ def test_chunker_function(default_synth: Synth) -> None:
         **common_env(default_synth),
         "TXNPIPE_TRANSACTIONS_KEY": "inputs/bs140513_032310.csv",
         "TXNPIPE_RUN_SECONDS": "50",
+        "POWERTOOLS_SERVICE_NAME": "chunker",
+        "POWERTOOLS_METRICS_NAMESPACE": "txnpipe",
     }
     assert props["Runtime"] == "python3.12"
     assert props["Handler"] == "handler.handler"
@@ -144,6 +146,8 @@ def test_detector_function(default_synth: Synth) -> None:
         **common_env(default_synth),
         "TXNPIPE_GLUE_JOB_NAME": "TxnPipe-upgrade-percentiles",
         "TXNPIPE_UPGRADE_ENGINE": "inline",
+        "POWERTOOLS_SERVICE_NAME": "detector",
+        "POWERTOOLS_METRICS_NAMESPACE": "txnpipe",
     }
     assert props["Runtime"] == "python3.12"
     assert props["Handler"] == "handler.handler"
@@ -535,6 +539,7 @@ def test_outputs(default_synth: Synth) -> None:
         "DatabaseProxyEndpoint",
         "DatabaseSecretArn",
         "DeadLetterQueueUrl",
+        "DashboardName",
     ):
         assert name in outputs
 

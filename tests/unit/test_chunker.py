@@ -106,7 +106,9 @@ def test_crash_after_put_rewrites_the_same_chunk() -> None:
     store, state, clock = MemoryStore({"inputs/tx.csv": data}), MemoryPointer(), Clock()
     settings = Settings(chunk_rows=10, chunk_interval_seconds=0)
 
-    def crash_on_second(point: str, seen: list[str] = []) -> None:
+    seen: list[str] = []
+
+    def crash_on_second(point: str) -> None:
         seen.append(point)
         if len(seen) == 2:
             raise RuntimeError("killed")

@@ -5,8 +5,19 @@ from datetime import datetime, timezone
 import pytest
 
 from txnpipe.detections import Detection, detections_csv, files_due, ist_iso
-from txnpipe.rules import PairStats, at_least, at_most, child, dei_needed, less, percentile_cont
-from txnpipe.rules import interpolate, least_count_at_least, percentile_ranks, upgrade_customers
+from txnpipe.rules import (
+    PairStats,
+    at_least,
+    at_most,
+    child,
+    dei_needed,
+    interpolate,
+    least_count_at_least,
+    less,
+    percentile_cont,
+    percentile_ranks,
+    upgrade_customers,
+)
 
 
 @pytest.mark.parametrize(

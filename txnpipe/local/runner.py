@@ -8,12 +8,12 @@ written its last file.
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 import shutil
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -126,14 +126,106 @@ def _retrying(fn: Callable[[], T], stop: threading.Event) -> T:
             delay = min(delay * 2, 2.0)
 
 
-def run(
-    opts: RunOptions,
-    progress: Progress = _quiet,
-) -> RunSummary:
+@dataclass
+class _Stream:
+    """The two mechanisms of one local run, each on its own thread, sharing a stop flag."""
+
+    source: str
+    input_key: str
+    importance_key: str
+    settings: Settings
+    store: S3Store
+    sqs: Any
+    queue_url: str
+    db_url: str
+    engine: LocalUpgradeEngine | None
+    chaos: Chaos | None
+    progress: Progress
+    failure: _Failure = field(default_factory=_Failure)
+    ended: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.fault = self.chaos.fault if self.chaos else no_fault
+        self.chunker_db = _Container(self.db_url)
+        self.detector_db = _Container(self.db_url)
+        self.total_hint = 1
+
+    def run(self, total_hint: int) -> None:
+        self.total_hint = total_hint
+        threads = [
+            threading.Thread(target=self.failure.guard(fn), name=fn.__name__, daemon=True)
+            for fn in (self.chunker, self.detector)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.chunker_db.close()
+        if self.failure.error is not None:
+            raise self.failure.error
+
+    def chunker(self) -> None:
+        """Mechanism X on its cadence: a tick whenever a chunk falls due."""
+        reader = RangeReader(self.store)
+
+        def tick() -> TickReport:
+            state = pgstore.PgChunkerState(self.chunker_db.connection())
+            return run_tick(self.store, state, self.settings, self.source, self.input_key,
+                            fault=self.fault, max_chunks=1, reader=reader)  # fmt: skip
+
+        stop = self.failure.stop
+        while not stop.is_set():
+            report = _retrying(tick, stop)
+            if report.done:
+                return
+            if not report.chunks_written:
+                stop.wait(min(0.2, self.settings.chunk_interval_seconds or 0.01))
+
+    def detector(self) -> None:
+        """Mechanism Y: each S3 notification from the queue handed over as Lambda would."""
+        done, restarted = 0, False
+        while not self.failure.stop.is_set() and not self.ended.is_set():
+            messages = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+            ).get("Messages", [])
+            events = [chunk_refs(json.loads(m["Body"])) for m in messages]
+            if self.chaos:
+                events = self.chaos.deliveries(events, final=not messages)
+            batches: list[list[ChunkRef] | None]
+            batches = events if self.chaos else [[ref for refs in events for ref in refs]]
+            if self.engine is not None:
+                batches.append(None)  # locally the runner waits for the batch run
+            elif not events:
+                continue
+            for refs in batches:
+                report = self._invoke(refs)
+                done += len(report.applied)
+                self.progress(done, self.total_hint)
+                if self.source in report.ended:
+                    self.ended.set()
+            if messages:
+                entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                           for i, m in enumerate(messages)]  # fmt: skip
+                self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            if self.chaos and not restarted and done >= self.total_hint // 2:
+                restarted = True  # stop and start the embedded server once, half-way
+                self.chaos.report.restarts += services.restart_postgres(self.db_url)
+
+    def _invoke(self, refs: list[ChunkRef] | None) -> DetectorReport:
+        """One detector invocation: chunk events, or (None) a batch run's completion."""
+
+        def once() -> DetectorReport:
+            state = pgstore.PgDetectorState(self.detector_db.connection())
+            detector = Detector(self.store, state, self.settings, self.importance_key,
+                                fault=self.fault, upgrade_engine=self.engine)  # fmt: skip
+            return detector.handle(refs) if refs is not None else detector.poll_upgrades()
+
+        return _retrying(once, self.failure.stop)
+
+
+def run(opts: RunOptions, progress: Progress = _quiet) -> RunSummary:
     settings = replace(opts.settings, chunk_interval_seconds=0.0) if opts.fast else opts.settings
     source = opts.inputs.source
-    chaos = Chaos(opts.chaos) if opts.chaos is not None else None
-    fault = chaos.fault if chaos else no_fault
     started = time.monotonic()
     with ExitStack() as stack:
         db_url = stack.enter_context(services.postgres(opts.database_url))
@@ -149,98 +241,16 @@ def run(
         s3.upload_file(str(opts.inputs.importance), opts.bucket, importance_key)
         with pgstore.connect(db_url) as conn:
             pgstore.reset_source(conn, source)
-
-        failure = _Failure()
-        ended = threading.Event()
-        applied = threading.Event()
-        total_hint = opts.inputs.estimated_chunks(settings.chunk_rows)
         engine = None
         if opts.upgrade_engine != "inline":
             engine = LocalUpgradeEngine(opts.upgrade_engine, store, importance_key, settings)
             stack.callback(engine.close)
-        chunker_db, detector_db = _Container(db_url), _Container(db_url)
-        stack.callback(chunker_db.close)
-        stack.callback(detector_db.close)
-
-        def chunk() -> None:
-            reader = RangeReader(store)
-
-            def tick() -> TickReport:
-                state = pgstore.PgChunkerState(chunker_db.connection())
-                return run_tick(store, state, settings, source, input_key, fault=fault,
-                                max_chunks=1, reader=reader)  # fmt: skip
-
-            while not failure.stop.is_set():
-                report = _retrying(tick, failure.stop)
-                if report.done:
-                    return
-                if not report.chunks_written:
-                    failure.stop.wait(min(0.2, settings.chunk_interval_seconds or 0.01))
-
-        def deliver(refs: list[ChunkRef] | None) -> DetectorReport:
-            """One detector invocation: chunk events, or (None) a batch run's completion."""
-
-            def once() -> DetectorReport:
-                state = pgstore.PgDetectorState(detector_db.connection())
-                detector = Detector(store, state, settings, importance_key, fault=fault,
-                                    upgrade_engine=engine)  # fmt: skip
-                return detector.handle(refs) if refs is not None else detector.poll_upgrades()
-
-            return _retrying(once, failure.stop)
-
-        def detect() -> None:
-            done = 0
-            while not failure.stop.is_set() and not ended.is_set():
-                messages = sqs.receive_message(
-                    QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-                ).get("Messages", [])
-                events = [chunk_refs(json.loads(m["Body"])) for m in messages]
-                if chaos:
-                    events = chaos.deliveries(events, final=not messages)
-                batches: list[list[ChunkRef] | None]
-                batches = events if chaos else [[ref for refs in events for ref in refs]]
-                if engine is not None:
-                    batches.append(None)  # locally the runner waits for the batch run
-                elif not events:
-                    continue
-                for refs in batches:
-                    report = deliver(refs)
-                    done += len(report.applied)
-                    progress(done, total_hint)
-                    if source in report.ended:
-                        ended.set()
-                if messages:
-                    sqs.delete_message_batch(
-                        QueueUrl=queue_url,
-                        Entries=[
-                            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                            for i, m in enumerate(messages)
-                        ],
-                    )
-                if done >= total_hint // 2:
-                    applied.set()
-
-        def restart_database() -> None:
-            """Chaos: stop and start the embedded server once, half-way through."""
-            while not (applied.is_set() or ended.is_set() or failure.stop.is_set()):
-                failure.stop.wait(0.1)
-            if chaos and not ended.is_set() and services.restart_postgres(db_url):
-                chaos.report.restarts += 1
-
-        workers = [(chunk, "chunker"), (detect, "detector")]
-        if chaos and opts.database_url is None:
-            workers.append((restart_database, "chaos"))
-        threads = [
-            threading.Thread(target=failure.guard(fn), name=name, daemon=True)
-            for fn, name in workers
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if failure.error is not None:
-            raise failure.error
-        conn = detector_db.connection()
+        chaos = Chaos(opts.chaos) if opts.chaos is not None else None
+        stream = _Stream(source, input_key, importance_key, settings, store, sqs, queue_url,
+                         db_url, engine, chaos, progress)  # fmt: skip
+        stack.callback(stream.detector_db.close)
+        stream.run(opts.inputs.estimated_chunks(settings.chunk_rows))
+        conn = stream.detector_db.connection()
         summary = _summarise(conn, source)
         summary.files = _download(store, opts.out)
         _write_run_log(conn, source, opts.out)
