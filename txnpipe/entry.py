@@ -21,12 +21,14 @@ import psycopg
 
 from txnpipe import observability as obs
 from txnpipe.adapters import pgstore
+from txnpipe.adapters.glue import GlueUpgradeEngine
 from txnpipe.adapters.s3store import S3Store
 from txnpipe.chunker import run_tick
 from txnpipe.detector import Detector
 from txnpipe.errors import TxnpipeError
 from txnpipe.events import chunk_refs
 from txnpipe.keys import source_name
+from txnpipe.ports import UpgradeEngine
 from txnpipe.settings import Settings
 
 
@@ -37,6 +39,8 @@ class Config:
     transactions_key: str | None
     run_seconds: float
     s3_endpoint: str | None
+    upgrade_engine: str = "inline"
+    glue_job_name: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -52,6 +56,8 @@ class Config:
             transactions_key=env.get("TXNPIPE_TRANSACTIONS_KEY") or None,
             run_seconds=float(env.get("TXNPIPE_RUN_SECONDS", "50")),
             s3_endpoint=env.get("TXNPIPE_S3_ENDPOINT") or None,
+            upgrade_engine=env.get("TXNPIPE_UPGRADE_ENGINE", "inline").strip() or "inline",
+            glue_job_name=env.get("TXNPIPE_GLUE_JOB_NAME") or None,
         )
 
 
@@ -81,6 +87,18 @@ def _s3_client(endpoint: str | None) -> Any:
 
 
 _connection: psycopg.Connection | None = None
+
+
+def _upgrade_engine(config: Config) -> UpgradeEngine | None:
+    """PatId1 inline (per chunk), or on the Glue job (``TXNPIPE_UPGRADE_ENGINE=spark``)."""
+    if config.upgrade_engine == "inline":
+        return None
+    if config.upgrade_engine != "spark" or not config.glue_job_name:
+        raise TxnpipeError(
+            "TXNPIPE_UPGRADE_ENGINE must be 'inline', or 'spark' with TXNPIPE_GLUE_JOB_NAME set"
+        )
+    return GlueUpgradeEngine(boto3.client("glue"), _s3_client(config.s3_endpoint),
+                             config.bucket, config.glue_job_name)  # fmt: skip
 
 
 def _db() -> psycopg.Connection:
@@ -120,16 +138,20 @@ def handle_detector_event(event: Mapping[str, Any], context: Any) -> dict[str, A
         refs = chunk_refs(event)
         obs.log_event(log, refs)
         config = Config.from_env(os.environ)
+        state = pgstore.PgDetectorState(_db())
         detector = Detector(
             S3Store(_s3_client(config.s3_endpoint), config.bucket),
-            pgstore.PgDetectorState(_db()),
+            state,
             Settings.from_sources(os.environ),
             config.importance_key,
+            upgrade_engine=_upgrade_engine(config),
         )
-        sources = list(dict.fromkeys(ref.source for ref in refs))
+        finished_run = event.get("detail-type") == "Glue Job State Change"
+        sources = state.sources_with_runs() if finished_run else [r.source for r in refs]
+        sources = list(dict.fromkeys(sources))
         first_seq = obs.detections_so_far(log, _db(), sources)
         started = time.perf_counter()
-        report = detector.handle(refs)
+        report = detector.poll_upgrades() if finished_run else detector.handle(refs)
         obs.report_detector(log, _db(), report, first_seq, time.perf_counter() - started)
     return {
         "applied": [chunk for _, chunk in report.applied],

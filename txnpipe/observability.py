@@ -34,7 +34,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from txnpipe.chunker import TickReport
 from txnpipe.detector import DetectorReport
 from txnpipe.keys import ChunkRef, chunk_key, detections_key, manifest_key
-from txnpipe.ports import ChunkerState
+from txnpipe.ports import ChunkerState, UpgradeRun
 
 NAMESPACE = "txnpipe"
 CHUNKER_SERVICE = "chunker"
@@ -214,10 +214,16 @@ _CHUNK_LOG = (
     " AND chunk = ANY(%(chunks)s::int[]) ORDER BY chunk"
 )
 
+# Detections recorded by this invocation: numbered from first_seq on, and either found when
+# one of its chunks was applied or (batch engine) PatId1 merged from a run it collected, whose
+# evaluation points are that run's range. Another invocation's detections fall outside both.
 _DETECTIONS_BY_PATTERN = (
     "SELECT pattern, count(*) FROM txnpipe.detections"
     f" WHERE source_id = {_SOURCE_ID} AND seq >= %(first_seq)s"
-    " AND chunk = ANY(%(chunks)s::int[]) GROUP BY pattern"
+    " AND (chunk = ANY(%(chunks)s::int[]) OR (pattern = 1 AND EXISTS ("
+    "SELECT 1 FROM unnest(%(run_first)s::int[], %(run_last)s::int[]) AS r(first, last)"
+    " WHERE chunk BETWEEN r.first AND r.last)))"
+    " GROUP BY pattern"
 )
 
 _PENDING = (
@@ -254,15 +260,30 @@ class AppliedStats:
         return sum(self.by_pattern.values())
 
 
-def applied_stats(conn: Any, source: str, chunks: Sequence[int], first_seq: int) -> AppliedStats:
+def applied_stats(
+    conn: Any,
+    source: str,
+    chunks: Sequence[int],
+    first_seq: int,
+    merged: Sequence[UpgradeRun] = (),
+) -> AppliedStats:
+    """Counts, lags and waiting chunks of one source after an invocation that applied
+    ``chunks`` and merged the PatId1 batch runs ``merged``."""
     stats = AppliedStats(chunks=list(chunks))
-    params: dict[str, Any] = {"source": source, "chunks": list(chunks), "first_seq": first_seq}
+    params: dict[str, Any] = {
+        "source": source,
+        "chunks": list(chunks),
+        "first_seq": first_seq,
+        "run_first": [run.first for run in merged],
+        "run_last": [run.last for run in merged],
+    }
     if chunks:
         for _, records, rejects, _, lag in conn.execute(_CHUNK_LOG, params).fetchall():
             stats.records += int(records)
             stats.rejects += int(rejects)
             if lag is not None:  # arrived_at is unknown only for a chunk logged without arrival
                 stats.lag_seconds.append(max(0.0, float(lag)))
+    if chunks or merged:
         for pattern, count in conn.execute(_DETECTIONS_BY_PATTERN, params).fetchall():
             stats.by_pattern[int(pattern)] = int(count)
     row = conn.execute(_PENDING, params).fetchone()
@@ -297,7 +318,9 @@ def report_detector(
     for source, first in first_seq.items():
         with _telemetry(log):
             applied = [chunk for s, chunk in report.applied if s == source]
-            stats = applied_stats(conn, source, applied, first)
+            # A report's batch runs name no source; matched against one source's new PatId1
+            # rows, another source's range can only find rows this source merged just now.
+            stats = applied_stats(conn, source, applied, first, report.upgrade_runs)
             folder = detections_key(source, 0).rsplit("/", 1)[0] + "/"
             files = [key for key in report.files if key.startswith(folder)]
             log.info(

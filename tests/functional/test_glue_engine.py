@@ -1,19 +1,12 @@
-"""The Glue engine adapter: runs started through the Glue API, candidates read from S3 Parquet.
-
-moto serves the Glue API; each started run is executed by the real job script on local
-PySpark over a mirror of the bucket, and its Parquet output is put where Glue would write it.
-"""
+"""The Glue engine adapter: runs started through the Glue API, candidates read from S3 Parquet."""
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import pytest
 
 from tests.functional.datasets import dataset
+from tests.functional.glue_local import GlueRunningLocally
 from tests.functional.pipeline_kit import Kit, s3_event
 from txnpipe.adapters import pgstore
 from txnpipe.adapters.glue import GlueUpgradeEngine
@@ -21,45 +14,7 @@ from txnpipe.detector import Detector
 from txnpipe.events import chunk_refs
 from txnpipe.local import services
 
-SCRIPT = Path(__file__).parents[2] / "glue_jobs" / "upgrade_percentiles.py"
 JOB = "txnpipe-upgrade"
-
-
-def _job_module() -> ModuleType:
-    name = "upgrade_percentiles_under_test"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, SCRIPT)
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-class GlueRunningLocally:
-    """moto's Glue API; ``start_job_run`` also runs the job on local Spark, as Glue would."""
-
-    def __init__(self, glue: Any, kit: Kit, workdir: Path) -> None:
-        self.glue, self.kit, self.workdir = glue, kit, workdir
-        self.runs: list[dict[str, str]] = []
-
-    def start_job_run(self, JobName: str, Arguments: dict[str, str]) -> dict[str, str]:
-        store = self.kit.store
-        for key in store.keys("chunks/") + [self.kit.importance_key]:
-            (self.workdir / key).parent.mkdir(parents=True, exist_ok=True)
-            (self.workdir / key).write_bytes(store.get(key))
-        argv = [arg for pair in Arguments.items() for arg in pair]
-        argv += ["--txnpipe_bucket", store.bucket, "--txnpipe_base_uri", self.workdir.as_uri() + "/",
-                 "--txnpipe_importance_key", self.kit.importance_key]  # fmt: skip
-        argv += [arg for k, v in self.kit.settings.as_dict().items()
-                 for arg in (f"--txnpipe_{k}", str(v))]  # fmt: skip
-        target = Path(_job_module().main(argv).removeprefix("file:"))
-        for part in target.glob("*.parquet"):
-            store.put(str(part.relative_to(self.workdir)), part.read_bytes())
-        self.runs.append(Arguments)
-        return self.glue.start_job_run(JobName=JobName, Arguments=Arguments)
-
-    def get_job_run(self, **kwargs: Any) -> Any:
-        return self.glue.get_job_run(**kwargs)
 
 
 @pytest.mark.slow

@@ -246,3 +246,85 @@ def test_a_telemetry_failure_does_not_fail_the_invocation(
     (failure,) = [log for log in logs if log["message"] == "telemetry failed"]
     assert failure["level"] == "ERROR" and "metrics query failed" in failure["exception"]
     assert failure["source"] == source and failure["function_request_id"] == "local"
+
+
+def test_pattern_counts_add_up_with_a_batch_engine(
+    database_url: str, s3_endpoint: str, bucket: str
+) -> None:
+    """With PatId1 from a batch engine, merged by later invocations, each invocation counts
+    exactly the detections it recorded: over the stream they add up to the reference."""
+    from tests.functional.pipeline_kit import s3_event
+    from txnpipe import observability
+    from txnpipe.adapters import pgstore
+    from txnpipe.detector import Detector
+    from txnpipe.events import chunk_refs
+    from txnpipe.local.engines import LocalUpgradeEngine
+
+    ds = dataset()
+    kit = Kit.upload(s3_endpoint, bucket, database_url, ds.settings, ds.transactions, ds.importance)
+    chunks = kit.write_all_chunks()
+    expected = Counter(row[0] for batch in ds.expected() for row in batch)
+    engine = LocalUpgradeEngine("duckdb", kit.store, kit.importance_key, kit.settings)
+    log = observability.logger(observability.DETECTOR_SERVICE)
+    counted: Counter[int] = Counter()
+    recorded = merges = 0
+    try:
+        with pgstore.connect(kit.database_url) as conn:
+            detector = Detector(kit.store, pgstore.PgDetectorState(conn), kit.settings,
+                                kit.importance_key, upgrade_engine=engine)  # fmt: skip
+
+            def invoke(event: dict[str, Any] | None) -> None:
+                nonlocal recorded, merges
+                first = observability.detections_so_far(log, conn, [kit.source])[kit.source]
+                refs = chunk_refs(event) if event is not None else None
+                report = detector.handle(refs) if refs is not None else detector.poll_upgrades()
+                applied = [chunk for _, chunk in report.applied]
+                stats = observability.applied_stats(
+                    conn, kit.source, applied, first, report.upgrade_runs
+                )
+                counted.update(stats.by_pattern)
+                recorded += report.detections
+                merges += len(report.upgrade_runs)
+
+            for key in kit.chunk_keys(chunks):
+                invoke(s3_event(bucket, key))
+            deadline = time.monotonic() + 120
+            while recorded < sum(expected.values()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+                invoke(None)  # a batch run's completion event
+    finally:
+        engine.close()
+    assert merges >= 1
+    assert recorded == sum(expected.values())
+    assert counted == Counter({1: expected["PatId1"], 2: expected["PatId2"], 3: expected["PatId3"]})
+
+
+@pytest.mark.slow
+def test_detector_hands_patid1_to_glue_and_merges_on_the_state_change_event(
+    lambda_env: Kit, monkeypatch: pytest.MonkeyPatch, s3_endpoint: str, tmp_path: Path
+) -> None:
+    from tests.functional.glue_local import run_job
+    from txnpipe.local import services
+
+    glue = services.client("glue", s3_endpoint)
+    glue.create_job(Name="txnpipe-upgrade", Role="arn:aws:iam::123456789012:role/glue",
+                    Command={"Name": "glueetl", "ScriptLocation": "s3://b/job.py"})  # fmt: skip
+    monkeypatch.setenv("TXNPIPE_UPGRADE_ENGINE", "spark")
+    monkeypatch.setenv("TXNPIPE_GLUE_JOB_NAME", "txnpipe-upgrade")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_GLUE", s3_endpoint)
+    schedule = json.loads((EVENTS / "chunker_schedule.json").read_text())
+    written = invoke_handler("chunker", schedule)["written"]
+    source = source_name(lambda_env.input_key)
+    keys = [chunk_key(source, k) for k in written] + [manifest_key(source)]
+    landed = {"Records": [r for key in keys for r in _put_event(key)["Records"]]}
+    result = invoke_handler("detector", landed)
+    assert result["applied"] == written and result["ended"] == []  # PatId1 is pending
+    (run,) = glue.get_job_runs(JobName="txnpipe-upgrade")["JobRuns"]
+    assert (run["Arguments"]["--txnpipe_first"], run["Arguments"]["--txnpipe_last"]) == (
+        "0", str(written[-1]))
+    run_job(lambda_env, run["Arguments"], tmp_path)  # what the Glue job writes to S3
+    state_change = json.loads((EVENTS / "detector_glue_state_change.json").read_text())
+    result = invoke_handler("detector", state_change)
+    assert result["ended"] == [source]
+    got = sorted(row for f in lambda_env.detection_files() for row in f)
+    assert got == sorted(row for f in dataset().expected() for row in f)

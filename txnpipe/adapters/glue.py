@@ -50,11 +50,12 @@ class GlueUpgradeEngine:
 
         prefix = output_prefix(self.prefix, source, run.first, run.last)
         listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+        parts = sorted(o["Key"] for o in listing.get("Contents", []) if o["Key"].endswith(".parquet"))
+        if not parts:  # the job always writes a file, even an empty one
+            raise RuntimeError(f"Glue run {run.run_id} succeeded but wrote nothing under {prefix}")
         candidates: list[Candidate] = []
-        for obj in sorted(listing.get("Contents", []), key=lambda o: o["Key"]):
-            if not obj["Key"].endswith(".parquet"):
-                continue
-            body = self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
+        for key in parts:
+            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
             table = pq.read_table(io.BytesIO(body), columns=["chunk", "merchant", "customer"])
             candidates += [(int(k), m, c) for k, m, c in zip(*table.to_pydict().values())]
         return candidates
