@@ -9,14 +9,26 @@ CDK asks :class:`LocalPipBundling` first; it always bundles (or raises), so the 
 that ``BundlingOptions`` requires is never pulled. The asset hash is computed here, over
 exactly what goes into the bundle, so a change to the core redeploys both functions while an
 unchanged tree never does (pip's output is not byte-stable, so hashing the output would).
+
+The detector's bundle carries ``pyarrow`` as well when PatId1 runs on the Glue job
+(``txnpipe:upgradeEngine=spark``: the Glue adapter reads the job's Parquet output); with the
+default ``inline`` engine it does not, and both bundles stay small.
+
+The Glue job itself gets the core package as a zip for ``--extra-py-files``
+(:func:`write_core_zip`): built here with the standard library, byte for byte the same from
+the same sources (sorted entries, fixed timestamps and modes, stored uncompressed), so its
+asset hash only changes when the core does.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +41,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CORE_DIR = PROJECT_ROOT / "txnpipe"
 LAMBDAS_DIR = PROJECT_ROOT / "lambdas"
 REQUIREMENTS_FILE = Path(__file__).resolve().parent / "lambda_requirements.txt"
+# Added to the detector's bundle when PatId1 runs on the Glue job (upgradeEngine=spark).
+SPARK_REQUIREMENTS_FILE = Path(__file__).resolve().parent / "lambda_requirements_spark.txt"
 
 PYTHON_VERSION = "3.12"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -51,6 +65,12 @@ def read_requirements(path: Path = REQUIREMENTS_FILE) -> tuple[str, ...]:
         line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()
     )
     return tuple(line for line in lines if line)
+
+
+def detector_requirements(upgrade_engine: str) -> tuple[str, ...]:
+    """The detector's packages: the shared ones, plus pyarrow for the ``spark`` engine."""
+    extra = read_requirements(SPARK_REQUIREMENTS_FILE) if upgrade_engine == "spark" else ()
+    return read_requirements() + extra
 
 
 def pip_command(
@@ -174,3 +194,49 @@ def function_code(handler_dir: Path, **bundling_kwargs: Any) -> lambda_.Code:
             ],
         ),
     )
+
+
+# -- the core package as a zip, for Glue's --extra-py-files ---------------------------------
+
+# The earliest time a zip entry can carry; any fixed value makes the archive reproducible.
+ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
+_ZIP_FILE_MODE = 0o100644  # regular file, rw-r--r--
+
+
+def core_zip_bytes(core_dir: Path = CORE_DIR) -> bytes:
+    """A zip whose root holds the package ``core_dir`` (``txnpipe/...``), byte-reproducible.
+
+    Entries are the package's source files (no ``__pycache__``, compiled or hidden files) in
+    sorted order, each with the same timestamp, mode and "made on Unix" marker; they are
+    stored, not deflated, so that the bytes do not depend on the host's zlib either (the
+    package is a few hundred kilobytes).
+    """
+    core_dir = Path(core_dir)
+    if not (core_dir / "__init__.py").is_file():
+        raise BundlingError(f"core package not found: {core_dir} has no __init__.py")
+    entries = sorted(
+        (f"{core_dir.name}/{path.relative_to(core_dir).as_posix()}", path)
+        for path in _source_files(core_dir)
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, path in entries:
+            info = zipfile.ZipInfo(name, date_time=ZIP_TIMESTAMP)
+            info.compress_type = zipfile.ZIP_STORED
+            info.create_system = 3  # Unix, whatever the host
+            info.external_attr = _ZIP_FILE_MODE << 16
+            archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()
+
+
+def write_core_zip(target: Path, core_dir: Path = CORE_DIR) -> Path:
+    """Write :func:`core_zip_bytes` to ``target`` (atomically; unchanged bytes stay as they are)."""
+    data = core_zip_bytes(core_dir)
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_file() and target.read_bytes() == data:
+        return target
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, target)
+    return target

@@ -5,6 +5,10 @@ Only the ``chunks/`` prefix notifies, so the detector's own writes (``detections
 invocation that still fails after Lambda's two retries lands in an encrypted SQS
 dead-letter queue (the on-failure destination), and so does an EventBridge event that could
 not be delivered. The monitoring construct alarms as soon as that queue is not empty.
+
+With ``txnpipe:upgradeEngine=spark`` the detector starts the Glue job for PatId1
+(``TXNPIPE_UPGRADE_ENGINE``, ``TXNPIPE_GLUE_JOB_NAME``) and reads its Parquet output from
+``glue/``; only then does its bundle carry pyarrow (about 170 MB of its ~187 MB unzipped).
 """
 
 from __future__ import annotations
@@ -87,6 +91,8 @@ class Detector(Construct):
             memory_mib=config.detector_memory_mib,
             reserved_concurrency=config.detector_reserved_concurrency or None,
             logical_id="DetectorFunction",
+            # pyarrow only when the Glue adapter reads Parquet (upgradeEngine=spark).
+            requirements=bundling.detector_requirements(config.upgrade_engine),
         )
         self.function = self.lambda_.function
         self.function.configure_async_invoke(

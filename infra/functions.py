@@ -7,7 +7,7 @@ ENI actions Lambda needs to join the VPC keep ``*``, as AWS does not scope them 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -50,8 +50,14 @@ class VpcPythonFunction(Construct):
         memory_mib: int,
         reserved_concurrency: int | None,
         logical_id: str,
+        requirements: Sequence[str] | None = None,
     ) -> None:
+        """``requirements``: the packages bundled with the function (pip specifiers);
+        ``None`` means ``infra/lambda_requirements.txt``."""
         super().__init__(scope, construct_id)
+        self.requirements = tuple(
+            bundling.read_requirements() if requirements is None else requirements
+        )
         self.log_group = logs.LogGroup(
             self,
             "LogGroup",
@@ -97,7 +103,7 @@ class VpcPythonFunction(Construct):
             runtime=bundling.RUNTIME,
             architecture=bundling.ARCHITECTURE,
             handler="handler.handler",
-            code=bundling.function_code(handler_dir),
+            code=bundling.function_code(handler_dir, requirements=self.requirements),
             role=self.role,
             environment=dict(environment),
             timeout=timeout,

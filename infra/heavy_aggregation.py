@@ -1,7 +1,14 @@
 """Heavy aggregation: the Glue PySpark job that computes PatId1's percentiles over chunk ranges.
 
-The job (Glue 5.0, ``glueetl``, Python 3) runs ``glue_jobs/upgrade_percentiles.py``, uploaded as
-an S3 asset. It reads ``chunks/*`` and the inputs prefix (the importance file) and writes its
+The job (Glue 5.0, ``glueetl``, Python 3.11) runs ``glue_jobs/upgrade_percentiles.py``, uploaded
+as an S3 asset. The script imports the core package (``txnpipe.batch.spark_engine`` and, through
+it, the detector's own parser, settings and weights), which reaches Glue with
+``--extra-py-files``: a second asset, a zip whose root holds ``txnpipe/``, written at synth time
+without Docker by :func:`infra.bundling.write_core_zip` (byte-reproducible, so an unchanged core
+keeps its asset hash). PySpark and pyarrow, the core's only other imports there, come with
+Glue 5.0.
+
+The job reads ``chunks/*`` and the inputs prefix (the importance file) and writes its
 results under ``glue/``; it never touches PostgreSQL, so it runs outside the VPC. Only the
 detector may start and poll runs of this job; the job's terminal state changes are routed back
 to the detector by an EventBridge rule.
@@ -11,6 +18,8 @@ security configuration.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
@@ -30,6 +39,10 @@ from infra.storage import Storage
 
 GLUE_VERSION = "5.0"
 SCRIPT_PATH = bundling.PROJECT_ROOT / "glue_jobs" / "upgrade_percentiles.py"
+# Where the core zip is written before CDK stages it as an asset: a folder of the cloud
+# assembly (cdk.out), so that it lives as long as the assembly that points at it.
+LIBRARIES_BUILD_DIR = "txnpipe-build"
+LIBRARIES_ZIP_NAME = "txnpipe-glue-libs.zip"
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR")
 
 
@@ -49,6 +62,11 @@ class HeavyAggregation(Construct):
         )
 
         self.script = s3_assets.Asset(self, "Script", path=str(SCRIPT_PATH))
+        # The core package for --extra-py-files (the script imports txnpipe.*).
+        self.libraries_zip = bundling.write_core_zip(
+            Path(cdk.Stage.of(self).outdir) / LIBRARIES_BUILD_DIR / LIBRARIES_ZIP_NAME
+        )
+        self.libraries = s3_assets.Asset(self, "Libraries", path=str(self.libraries_zip))
 
         self.key = kms.Key(
             self,
@@ -96,11 +114,16 @@ class HeavyAggregation(Construct):
             assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
             description="txnpipe Glue job: read chunks and inputs, write glue/ results",
         )
+        # GetObject on exactly the two asset objects. (Asset.grant_read would grant s3:GetObject*,
+        # s3:GetBucket* and s3:List* on every object of the account's CDK assets bucket.)
         self.role.add_to_policy(
             iam.PolicyStatement(
-                sid="ReadScript",
+                sid="ReadScriptAndLibraries",
                 actions=["s3:GetObject"],
-                resources=[self.script.bucket.arn_for_objects(self.script.s3_object_key)],
+                resources=[
+                    asset.bucket.arn_for_objects(asset.s3_object_key)
+                    for asset in (self.script, self.libraries)
+                ],
             )
         )
         self.role.add_to_policy(
@@ -197,6 +220,7 @@ class HeavyAggregation(Construct):
             default_arguments={
                 "--job-language": "python",
                 "--job-bookmark-option": "job-bookmark-disable",
+                "--extra-py-files": self.libraries.s3_object_url,
                 "--TempDir": f"s3://{storage.bucket.bucket_name}/{GLUE_PREFIX}tmp/",
                 "--txnpipe_bucket": storage.bucket.bucket_name,
                 "--txnpipe_chunks_prefix": CHUNKS_PREFIX,

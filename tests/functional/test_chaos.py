@@ -8,6 +8,7 @@ import pytest
 from tests.conftest import detection_files
 from tests.functional.datasets import dataset
 from txnpipe.inputs import InputFiles
+from txnpipe.local.chaos import FAULT_POINTS
 from txnpipe.local.runner import RunOptions, run
 
 
@@ -22,7 +23,8 @@ def test_chaos_run_gives_the_clean_output(
     summary = run(opts)
     assert summary.chaos is not None
     injected = summary.chaos
-    assert injected.duplicated and injected.reordered and sum(injected.crashes.values())
+    assert injected.duplicated and injected.reordered
+    assert set(injected.crashes) == set(FAULT_POINTS)
     assert detection_files(tmp_path, opts.inputs.source) == ds.expected()
 
 

@@ -11,6 +11,8 @@ from infra import bundling
 from tests.infra.synth import REPO, synthesize
 
 LIMIT_BYTES = 200 * 1024 * 1024  # Lambda allows 250 MB unzipped; keep a margin
+# Lambda's own limit on a function's unzipped code (and layers): 250 MB, 262,144,000 bytes.
+LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 
 
 def tree_size(root: Path) -> int:
@@ -42,6 +44,7 @@ def test_pip_command_targets_the_lambda_platform(tmp_path: Path) -> None:
         "psycopg[binary]==3.3.9",
         "aws-lambda-powertools==3.37.0",
     )
+    assert bundling.read_requirements(bundling.SPARK_REQUIREMENTS_FILE) == ("pyarrow==26.0.1",)
 
 
 def test_fingerprint_follows_the_core_and_the_handler(tmp_path: Path) -> None:
@@ -98,6 +101,7 @@ def test_local_bundling_through_cdk(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert (powertools / "logging" / "logger.py").is_file()
         assert (powertools / "metrics" / "metrics.py").is_file()
         assert not list(powertools.rglob("*.so"))
+        assert not (bundle / "pyarrow").exists()  # only the spark engine's detector has it
         unzipped = tree_size(bundle)
         assert unzipped < LIMIT_BYTES, f"{folder} bundle is {unzipped / 1e6:.1f} MB unzipped"
         sizes[folder] = (unzipped, zipped_size(bundle, tmp_path / f"{folder}.zip"))
@@ -107,3 +111,43 @@ def test_local_bundling_through_cdk(tmp_path: Path, capsys: pytest.CaptureFixtur
                 f"\n{folder} bundle: {unzipped / 1e6:.1f} MB unzipped, {zipped / 1e6:.1f} MB zipped",
                 end="",
             )
+
+
+@pytest.mark.slow
+def test_spark_detector_bundle_carries_pyarrow(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """upgradeEngine=spark: the detector's bundle adds pyarrow and stays under Lambda's limit."""
+    result = synthesize(tmp_path / "cdk.out", bundle=True, upgradeEngine="spark")
+    assert result.error is None, result.violations()
+    bundles = {}
+    for function in ("ChunkerFunction", "DetectorFunction"):
+        metadata = result.resources[function]["Metadata"]
+        assert metadata.get("aws:asset:is-bundled") is True
+        bundles[function] = result.outdir / metadata["aws:asset:path"]
+    detector, chunker = bundles["DetectorFunction"], bundles["ChunkerFunction"]
+    assert not (chunker / "pyarrow").exists()
+    # what txnpipe/adapters/glue.py imports, built for the Lambda runtime's ABI
+    assert (detector / "pyarrow" / "parquet" / "__init__.py").is_file()
+    for extension in ("lib", "_parquet"):
+        assert (detector / "pyarrow" / f"{extension}.cpython-312-x86_64-linux-gnu.so").is_file()
+    assert list(detector.glob("pyarrow-26.0.1.dist-info"))
+    # the rest of the bundle as in the inline engine
+    assert (detector / "psycopg" / "__init__.py").is_file()
+    assert (detector / "aws_lambda_powertools" / "logging" / "logger.py").is_file()
+    assert (detector / "txnpipe" / "adapters" / "glue.py").is_file()
+    assert not list(detector.rglob("__pycache__"))
+    assert not (detector / "boto3").exists()
+    pyarrow = tree_size(detector / "pyarrow")
+    unzipped = tree_size(detector)
+    assert unzipped < LAMBDA_UNZIPPED_LIMIT, f"detector bundle is {unzipped / 1e6:.1f} MB unzipped"
+    chunker_unzipped = tree_size(chunker)
+    assert chunker_unzipped < LIMIT_BYTES
+    zipped = zipped_size(detector, tmp_path / "detector.zip")
+    with capsys.disabled():
+        print(
+            f"\nspark detector bundle: {unzipped / 1e6:.1f} MB unzipped (pyarrow "
+            f"{pyarrow / 1e6:.1f} MB, limit {LAMBDA_UNZIPPED_LIMIT / 1e6:.1f} MB), "
+            f"{zipped / 1e6:.1f} MB zipped; chunker bundle {chunker_unzipped / 1e6:.1f} MB",
+            end="",
+        )

@@ -37,6 +37,7 @@ def test_only_w3005_is_ignored_and_why(default_synth: Synth) -> None:
 @pytest.mark.parametrize(
     "overrides",
     [
+        {"upgradeEngine": "spark"},  # the Glue engine: core zip asset, --extra-py-files
         {
             "removalPolicy": "destroy",
             "localInvoke": True,

@@ -285,6 +285,9 @@ def test_glue_job(default_synth: Synth) -> None:
     assert staged.read_bytes() == (REPO / "glue_jobs" / "upgrade_percentiles.py").read_bytes()
     args = props["DefaultArguments"]
     assert args["--txnpipe_output_prefix"] == "glue/"
+    # The core package the script imports, in both engine modes (tests/infra/test_spark_engine.py).
+    libraries = default_synth.stack.heavy_aggregation.libraries
+    assert libraries.asset_hash in json.dumps(args["--extra-py-files"])
     assert args["--txnpipe_importance_key"] == "inputs/bsNET140513_032310.csv"
 
 

@@ -45,9 +45,11 @@ class Chaos:
         self.report = ChaosReport()
 
     def fault(self, point: str) -> None:
+        """Crash the first time a point is reached (so every point is exercised), then at random."""
         with self._lock:
+            first = point not in self.report.crashes
             total = sum(self.report.crashes.values())
-            if total >= self.max_crashes or self._rng.random() >= self.crash_rate:
+            if not first and (total >= self.max_crashes or self._rng.random() >= self.crash_rate):
                 return
             self.report.crashes[point] += 1
         raise InjectedCrash(point)

@@ -8,6 +8,7 @@ written its last file.
 from __future__ import annotations
 
 import json
+import queue
 import shutil
 import threading
 import time
@@ -143,6 +144,7 @@ class _Stream:
     progress: Progress
     failure: _Failure = field(default_factory=_Failure)
     ended: threading.Event = field(default_factory=threading.Event)
+    inbox: queue.Queue[list[ChunkRef]] = field(default_factory=queue.Queue)
 
     def __post_init__(self) -> None:
         self.fault = self.chaos.fault if self.chaos else no_fault
@@ -154,7 +156,7 @@ class _Stream:
         self.total_hint = total_hint
         threads = [
             threading.Thread(target=self.failure.guard(fn), name=fn.__name__, daemon=True)
-            for fn in (self.chunker, self.detector)
+            for fn in (self.chunker, self.receiver, self.detector)
         ]
         for t in threads:
             t.start()
@@ -174,23 +176,43 @@ class _Stream:
                             fault=self.fault, max_chunks=1, reader=reader)  # fmt: skip
 
         stop = self.failure.stop
+        written = 0
         while not stop.is_set():
             report = _retrying(tick, stop)
             if report.done:
                 return
+            written += len(report.chunks_written)
+            if self.chaos and written == self.total_hint // 2:
+                # Half-way through the stream, so both mechanisms lose their connections.
+                self.chaos.report.restarts += services.restart_postgres(self.db_url)
             if not report.chunks_written:
                 stop.wait(min(0.2, self.settings.chunk_interval_seconds or 0.01))
 
-    def detector(self) -> None:
-        """Mechanism Y: each S3 notification from the queue handed over as Lambda would."""
-        done, restarted = 0, False
+    def receiver(self) -> None:
+        """S3's notifications, taken off the queue at once as Lambda's async queue would.
+
+        Deleting on receipt keeps the SQS queue short (moto's cost per message grows with
+        the queue); the events wait in ``inbox`` for the detector instead.
+        """
         while not self.failure.stop.is_set() and not self.ended.is_set():
             messages = self.sqs.receive_message(
                 QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
             ).get("Messages", [])
-            events = [chunk_refs(json.loads(m["Body"])) for m in messages]
+            if not messages:
+                continue
+            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                       for i, m in enumerate(messages)]  # fmt: skip
+            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            for m in messages:
+                self.inbox.put(chunk_refs(json.loads(m["Body"])))
+
+    def detector(self) -> None:
+        """Mechanism Y: every event that came in since its last invocation, handed over."""
+        done = 0
+        while not self.failure.stop.is_set() and not self.ended.is_set():
+            events = self._take(timeout=0.5)
             if self.chaos:
-                events = self.chaos.deliveries(events, final=not messages)
+                events = self.chaos.deliveries(events, final=not events)
             batches: list[list[ChunkRef] | None]
             batches = events if self.chaos else [[ref for refs in events for ref in refs]]
             if self.engine is not None:
@@ -203,13 +225,18 @@ class _Stream:
                 self.progress(done, self.total_hint)
                 if self.source in report.ended:
                     self.ended.set()
-            if messages:
-                entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                           for i, m in enumerate(messages)]  # fmt: skip
-                self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
-            if self.chaos and not restarted and done >= self.total_hint // 2:
-                restarted = True  # stop and start the embedded server once, half-way
-                self.chaos.report.restarts += services.restart_postgres(self.db_url)
+
+    def _take(self, timeout: float) -> list[list[ChunkRef]]:
+        """Whatever events are waiting (after up to ``timeout`` for the first one)."""
+        try:
+            events = [self.inbox.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                events.append(self.inbox.get_nowait())
+            except queue.Empty:
+                return events
 
     def _invoke(self, refs: list[ChunkRef] | None) -> DetectorReport:
         """One detector invocation: chunk events, or (None) a batch run's completion."""
@@ -250,10 +277,10 @@ def run(opts: RunOptions, progress: Progress = _quiet) -> RunSummary:
                          db_url, engine, chaos, progress)  # fmt: skip
         stack.callback(stream.detector_db.close)
         stream.run(opts.inputs.estimated_chunks(settings.chunk_rows))
-        conn = stream.detector_db.connection()
-        summary = _summarise(conn, source)
+        with pgstore.connect(db_url) as conn:
+            summary = _summarise(conn, source)
+            _write_run_log(conn, source, opts.out)
         summary.files = _download(store, opts.out)
-        _write_run_log(conn, source, opts.out)
     summary.seconds = time.monotonic() - started
     summary.out = opts.out
     summary.chaos = chaos.report if chaos else None
