@@ -60,7 +60,15 @@ def scan_records(buf: bytes, eof: bool, limit: int | None = None) -> Scan:
 
 
 def iter_records(data: bytes) -> Iterator[bytes]:
-    yield from scan_records(data, eof=True).records
+    """Every record of a whole file, one at a time (a large file is never held as a list)."""
+    pos, end, match = 0, len(data), _RECORD.match
+    while pos < end:
+        m = match(data, pos)
+        assert m is not None
+        raw = data[pos : m.end()]
+        pos = m.end()
+        if not is_empty_line(raw):
+            yield raw
 
 
 def split_fields(raw: bytes) -> list[bytes]:

@@ -20,7 +20,7 @@ from txnpipe.errors import TxnpipeError
 from txnpipe.keys import ChunkRef, chunk_key, detections_key, manifest_key, rejects_key
 from txnpipe.ports import DetectorState, Fault, ObjectStore, UpgradeEngine, UpgradeRun, no_fault
 from txnpipe.settings import Settings
-from txnpipe.weights import parse_weights
+from txnpipe.weights import weight_rows
 
 
 @dataclass
@@ -57,8 +57,8 @@ class Detector:
             if ref.source not in sources:
                 sources.append(ref.source)
                 if self.state.ensure_source(ref.source):
-                    weights = parse_weights(self.store.get(self.importance_key))
-                    self.state.load_weights(ref.source, weights)
+                    rows = weight_rows(self.store.get(self.importance_key))
+                    self.state.load_weights(ref.source, rows)
             if ref.chunk is None:
                 self._record_manifest(ref.source)
             else:

@@ -15,7 +15,7 @@ from typing import Protocol
 from txnpipe.detections import Detection
 from txnpipe.layouts import Transaction
 from txnpipe.settings import Settings
-from txnpipe.weights import Weights
+from txnpipe.weights import WeightRows
 
 Fault = Callable[[str], None]
 
@@ -150,7 +150,7 @@ class DetectorState(Protocol):
         """Registers the source; True when its weights still have to be loaded."""
         ...
 
-    def load_weights(self, source: str, weights: Weights) -> None: ...
+    def load_weights(self, source: str, weights: WeightRows) -> None: ...
 
     def record_arrival(self, source: str, chunk: int) -> None: ...
 

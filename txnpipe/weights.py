@@ -6,6 +6,7 @@ a single join finds a transaction's weight whatever the layout.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from txnpipe.csvscan import iter_records, split_fields
@@ -30,39 +31,57 @@ class Weights:
         return (customer, merchant if self.keyed_by_merchant else "", kind)
 
 
-def parse_weights(data: bytes) -> Weights:
+@dataclass
+class WeightRows:
+    """The importance file's usable rows, streamed; ``rows``/``skipped`` count as they go."""
+
+    layout: str
+    records: Iterator[bytes]
+    width: int
+    columns: tuple[int, int | None, int, int]  # customer, merchant, kind, value
+    rows: int = 0
+    skipped: int = 0
+
+    def __iter__(self) -> Iterator[tuple[str, str, str, float]]:
+        customer_at, merchant_at, kind_at, value_at = self.columns
+        for raw in self.records:
+            self.rows += 1
+            try:
+                fields = [f.decode("utf-8") for f in split_fields(raw)]
+            except UnicodeDecodeError:
+                self.skipped += 1
+                continue
+            if len(fields) != self.width:
+                self.skipped += 1
+                continue
+            customer = clean(fields[customer_at])
+            weight = parse_number(clean(fields[value_at]))
+            merchant = clean(fields[merchant_at]) if merchant_at is not None else ""
+            kind = clean(fields[kind_at])
+            if (not customer or weight is None or too_long(customer, merchant, kind)
+                    or "\x00" in customer + merchant + kind):  # fmt: skip
+                self.skipped += 1
+                continue
+            yield customer, merchant, kind, weight
+
+
+def weight_rows(data: bytes) -> WeightRows:
     records = iter_records(data)
     header = next(records, None)
     if header is None:
         raise TxnpipeError("importance file is empty")
     layout = importance_layout(header)
+    columns = (layout.customer, layout.merchant, layout.kind, layout.value)
+    return WeightRows(layout.name, records, layout.width, columns)
+
+
+def parse_weights(data: bytes) -> Weights:
+    """All weights in memory, each key's the mean of its rows (for the batch engines)."""
+    rows = weight_rows(data)
     sums: dict[WeightKey, list[float]] = {}
-    rows = skipped = 0
-    for raw in records:
-        rows += 1
-        try:
-            fields = [f.decode("utf-8") for f in split_fields(raw)]
-        except UnicodeDecodeError:
-            skipped += 1
-            continue
-        if len(fields) != layout.width:
-            skipped += 1
-            continue
-        customer = clean(fields[layout.customer])
-        weight = parse_number(clean(fields[layout.value]))
-        if not customer or weight is None:
-            skipped += 1
-            continue
-        merchant = clean(fields[layout.merchant]) if layout.merchant is not None else ""
-        key = (customer, merchant, clean(fields[layout.kind]))
-        if too_long(*key) or any("\x00" in part for part in key):
-            skipped += 1
-            continue
-        acc = sums.get(key)
-        if acc is None:
-            sums[key] = [weight, 1.0]
-        else:
-            acc[0] += weight
-            acc[1] += 1.0
+    for customer, merchant, kind, weight in rows:
+        acc = sums.setdefault((customer, merchant, kind), [0.0, 0.0])
+        acc[0] += weight
+        acc[1] += 1.0
     by_key = {key: total / count for key, (total, count) in sums.items()}
-    return Weights(layout=layout.name, by_key=by_key, rows=rows, skipped=skipped)
+    return Weights(layout=rows.layout, by_key=by_key, rows=rows.rows, skipped=rows.skipped)

@@ -20,7 +20,7 @@ from txnpipe.layouts import Transaction
 from txnpipe.ports import Candidate, Pointer, StreamProgress, UpgradeRun
 from txnpipe.rules import EPS, interpolate, least_count_at_least, percentile_ranks
 from txnpipe.settings import Settings
-from txnpipe.weights import Weights
+from txnpipe.weights import WeightRows
 
 _SCHEMA_LOCK = 7_301_001
 _WRITER_LOCK = 7_301_002
@@ -443,7 +443,8 @@ class PgDetectorState:
             ).fetchone()
         return not (row and row[0])
 
-    def load_weights(self, source: str, weights: Weights) -> None:
+    def load_weights(self, source: str, weights: WeightRows) -> None:
+        """Stream the rows in, then keep each key's mean: memory stays flat however large."""
         with self.conn.transaction():
             sid = self._sid(source)
             row = self.conn.execute(
@@ -453,11 +454,21 @@ class PgDetectorState:
             ).fetchone()
             if row and row[0]:
                 return
+            self.conn.execute(
+                "CREATE TEMP TABLE weights_in (customer text, merchant text, kind text,"
+                " weight float8) ON COMMIT DROP"
+            )
             with self.conn.cursor().copy(
-                "COPY txnpipe.weights (source_id, customer, merchant, kind, weight) FROM STDIN"
+                "COPY weights_in (customer, merchant, kind, weight) FROM STDIN"
             ) as copy:
-                for (customer, merchant, kind), weight in weights.by_key.items():
-                    copy.write_row((sid, customer, merchant, kind, weight))
+                for values in weights:
+                    copy.write_row(values)
+            self.conn.execute(
+                "INSERT INTO txnpipe.weights (source_id, customer, merchant, kind, weight)"
+                " SELECT %s, customer, merchant, kind, avg(weight) FROM weights_in"
+                " GROUP BY customer, merchant, kind",
+                (sid,),
+            )
             self.conn.execute(
                 "UPDATE txnpipe.detector_state SET weights_loaded = true, weights_layout = %s"
                 " WHERE source_id = %s",
