@@ -19,12 +19,12 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
-
 from data import Dataset
 from measure import upload
+
 from txnpipe.adapters.s3store import S3Store
 from txnpipe.chunkparse import parse_chunk
 from txnpipe.detections import Detection, detections_csv
@@ -141,7 +141,7 @@ class Baseline:
 
     def detector_apply(self, k: int) -> int:
         """Append chunk k to the history, recompute everything, emit what is new."""
-        y_start = datetime.now(timezone.utc)
+        y_start = datetime.now(UTC)
         parsed = parse_chunk(self.store.get(chunk_key(self.source, k)), k, self.settings.chunk_rows)
         s = self.settings
         with self.conn.transaction():

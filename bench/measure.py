@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from data import Dataset
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from data import Dataset
 from txnpipe.adapters import pgstore
 from txnpipe.adapters.s3store import S3Store
 from txnpipe.chunker import RangeReader, run_tick
@@ -180,6 +180,7 @@ class DetectResult:
     hwm_rss_mb: float  # VmHWM: this address space's own peak, a cross-check of ru_maxrss
     rss_after_first_event_mb: float
     rss_end_mb: float
+    hwm_after_first_event_mb: float  # the peak so far once the weights are loaded
 
 
 def _status_mb(field: str) -> float:
@@ -201,20 +202,20 @@ def detect_all(job: DetectJob) -> DetectResult:
     store = S3Store(services.client("s3", job.endpoint), job.bucket)
     keys = [chunk_key(job.source, k) for k in range(job.chunks)] + [manifest_key(job.source)]
     started = time.perf_counter()
-    first_rss = 0.0
+    first_rss = first_hwm = 0.0
     with pgstore.connect(job.db_url) as conn:
         detector = Detector(store, pgstore.PgDetectorState(conn), job.settings, job.importance_key)
         for i in range(0, len(keys), job.keys_per_event):
             detector.handle(chunk_refs(_s3_event(job.bucket, keys[i : i + job.keys_per_event])))
             if i == 0:
-                first_rss = _status_mb("VmRSS")
+                first_rss, first_hwm = _status_mb("VmRSS"), _status_mb("VmHWM")
             if (i // job.keys_per_event) % 50 == 49:
                 say(f"  [scale detector] {i + job.keys_per_event}/{job.chunks} chunks,"
                     f" rss {_status_mb('VmRSS'):.0f} MB")  # fmt: skip
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     return DetectResult(seconds, chunk_costs(job.db_url, job.source), peak,
-                        _status_mb("VmHWM"), first_rss, _status_mb("VmRSS"))  # fmt: skip
+                        _status_mb("VmHWM"), first_rss, _status_mb("VmRSS"), first_hwm)  # fmt: skip
 
 
 def detector_process() -> ProcessPoolExecutor:

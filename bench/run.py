@@ -20,18 +20,29 @@ import argparse
 import json
 import sys
 import time
-from contextlib import ExitStack
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import report
 from baseline import run_baseline
 from data import DATA, Dataset, dataset
-from measure import (DetectJob, chunker_ticks, database, detect_all, detection_set,
-                     detector_process, replay, say, upload, write_all_chunks)  # fmt: skip
-import report
+from measure import (
+    DetectJob,
+    chunker_ticks,
+    database,
+    detect_all,
+    detection_set,
+    detector_process,  # fmt: skip
+    replay,
+    say,
+    upload,
+    write_all_chunks,
+)
+
 from txnpipe.generate import FULL_ROWS
 from txnpipe.keys import source_name
 from txnpipe.local import services
@@ -56,7 +67,7 @@ def measure_all(rows: int, quick: bool, skip_scale: bool) -> dict[str, Any]:
         endpoint = stack.enter_context(services.s3_endpoint(None))
         r: dict[str, Any] = {
             "quick": quick,
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": report.machine(server),
             "code": report.code_version(ROOT),
         }
@@ -134,7 +145,8 @@ def scale(
             "detector": result.costs.seconds, "peak_rss_mb": result.peak_rss_mb,
             "hwm_rss_mb": result.hwm_rss_mb,
             "rss_after_first_event_mb": result.rss_after_first_event_mb,
-            "rss_end_mb": result.rss_end_mb}  # fmt: skip
+            "rss_end_mb": result.rss_end_mb,
+            "hwm_after_first_event_mb": result.hwm_after_first_event_mb}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
