@@ -18,8 +18,10 @@ demo: $(STAMP)
 	$(VENV)/bin/txnpipe run --fast \
 		--transactions $(DEMO)/input/bs140513_032310.csv \
 		--importance $(DEMO)/input/bsNET140513_032310.csv \
-		--out $(DEMO)/out
-	@echo "Output: $(DEMO)/out (chunks/, detections/, rejects/, run.json)"
+		--out $(DEMO)/out --pg-data $(DEMO)/pgdata
+	$(VENV)/bin/txnpipe report --from $(DEMO)/out --out $(DEMO)/report
+	@echo "Output: $(DEMO)/out (chunks/, detections/, rejects/, run.json); report: $(DEMO)/report/report.html"
+	@echo "Status: $(VENV)/bin/txnpipe status --pg-data $(DEMO)/pgdata"
 
 test: $(STAMP)
 	$(PY) -m pytest -q

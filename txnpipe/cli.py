@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--chunk-rows", type=int, metavar="N")
     run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assign")
     run.add_argument("--database-url", metavar="URL")
+    run.add_argument("--pg-data", type=Path, metavar="DIR",
+                     help="keep the embedded PostgreSQL's data in DIR (for txnpipe status)")
     run.add_argument("--s3-endpoint", metavar="URL")
     run.add_argument("--bucket", default="txnpipe-local", metavar="NAME")
     run.add_argument("--upgrade-engine", choices=("inline", "duckdb", "spark"), default="inline",
@@ -64,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     stat = sub.add_parser("status", help="where every stream in a txnpipe database stands")
     stat.add_argument("--database-url", metavar="URL",
                       default=os.environ.get("TXNPIPE_DATABASE_URL"))  # fmt: skip
+    stat.add_argument("--pg-data", type=Path, metavar="DIR",
+                      help="start the embedded PostgreSQL of a `txnpipe run --pg-data DIR`")
     stat.add_argument("--source", metavar="NAME", help="only this source")
     stat.add_argument("--json", action="store_true", help="machine-readable output")
     stat.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assign",
@@ -99,6 +103,7 @@ def _run(args: argparse.Namespace) -> None:
         database_url=args.database_url,
         s3_endpoint=args.s3_endpoint,
         bucket=args.bucket,
+        pg_data=args.pg_data,
         chaos=args.chaos,
         upgrade_engine=args.upgrade_engine,
     )
@@ -150,10 +155,16 @@ def _backfill(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> None:
     from txnpipe.status import collect, print_table
 
-    if not args.database_url:
-        raise TxnpipeError("--database-url (or TXNPIPE_DATABASE_URL) is required")
+    from txnpipe.local import services
+
+    if not args.database_url and not args.pg_data:
+        raise TxnpipeError("--database-url (or TXNPIPE_DATABASE_URL) or --pg-data is required")
+    if args.pg_data and not (args.pg_data / "PG_VERSION").is_file():
+        raise TxnpipeError(f"{str(args.pg_data)!r} holds no PostgreSQL data directory")
     settings = Settings.from_sources(os.environ, args.assign)
-    report = collect(args.database_url, settings.detection_batch_rows, args.source)
+    url = None if args.pg_data else args.database_url
+    with services.postgres(url, args.pg_data) as database_url:
+        report = collect(database_url, settings.detection_batch_rows, args.source)
     if args.json:
         print(report.as_json())
     else:

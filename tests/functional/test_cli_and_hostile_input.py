@@ -1,6 +1,7 @@
 """`txnpipe run` on bad arguments and hostile input: one-line errors, rejects, never a crash."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import psycopg
@@ -116,3 +117,30 @@ def test_hostile_ids_are_data_not_queries(
     assert got == expected and {r[2] for f in got for r in f} >= {"'; DROP TABLE txnpipe.pairs; --"}
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM txnpipe.pairs").fetchone()[0] > 0
+
+
+def test_header_only_file_is_an_empty_stream(
+    tmp_path: Path, database_url: str, s3_endpoint: str, bucket: str
+) -> None:
+    tx = _write(tmp_path, "no_records.csv", SEED_HEADER)
+    imp = _write(tmp_path, "imp.csv", IMPORTANCE)
+    code = _run(tmp_path, tx, imp, "--database-url", database_url, "--s3-endpoint", s3_endpoint,
+                "--bucket", bucket)  # fmt: skip
+    assert code == 0
+    manifest = tmp_path / "out" / "chunks" / "no_records" / "_manifest.json"
+    assert manifest.read_text() == '{"chunks": 0, "records": 0}'
+    assert not (tmp_path / "out" / "detections" / "no_records").exists()
+
+
+def test_status_on_the_kept_embedded_database_of_a_run(
+    tmp_path: Path, s3_endpoint: str, bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tx = _write(tmp_path, "kept.csv", SEED_HEADER + "C1,M1,1,F,a\nC2,M1,2,M,a\n")
+    imp = _write(tmp_path, "imp.csv", IMPORTANCE)
+    pg_data = tmp_path / "pgdata"
+    assert _run(tmp_path, tx, imp, "--pg-data", str(pg_data), "--s3-endpoint", s3_endpoint,
+                "--bucket", bucket) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["status", "--pg-data", str(pg_data), "--json"]) == 0
+    (stream,) = json.loads(capsys.readouterr().out)["sources"]
+    assert (stream["source"], stream["ended"], stream["chunks_applied"]) == ("kept", True, 1)

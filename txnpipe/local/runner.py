@@ -50,6 +50,7 @@ class RunOptions:
     bucket: str = "txnpipe-local"
     chaos: int | None = None
     upgrade_engine: str = "inline"
+    pg_data: Path | None = None  # keep the embedded server's data here
 
 
 @dataclass
@@ -255,7 +256,7 @@ def run(opts: RunOptions, progress: Progress = _quiet) -> RunSummary:
     source = opts.inputs.source
     started = time.monotonic()
     with ExitStack() as stack:
-        db_url = stack.enter_context(services.postgres(opts.database_url))
+        db_url = stack.enter_context(services.postgres(opts.database_url, opts.pg_data))
         endpoint = stack.enter_context(services.s3_endpoint(opts.s3_endpoint))
         s3 = services.client("s3", endpoint)
         sqs = services.client("sqs", endpoint)

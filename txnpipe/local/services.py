@@ -9,7 +9,8 @@ import logging
 import tempfile
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -19,15 +20,24 @@ _EMBEDDED: dict[str, Any] = {}
 
 
 @contextmanager
-def postgres(url: str | None) -> Iterator[str]:
-    """The given URL, or a throwaway embedded server (pgserver) for the duration."""
+def postgres(url: str | None, data_dir: Path | None = None) -> Iterator[str]:
+    """The given URL, or an embedded server (pgserver) for the duration.
+
+    The embedded server's data is thrown away, unless ``data_dir`` keeps it (so that
+    ``txnpipe status --pg-data DIR`` can look at a finished local run).
+    """
     if url:
         yield url
         return
     warnings.filterwarnings("ignore", module="platformdirs")
     import pgserver
 
-    with tempfile.TemporaryDirectory(prefix="txnpipe-pg-") as pgdata:
+    with ExitStack() as stack:
+        if data_dir is None:
+            pgdata = stack.enter_context(tempfile.TemporaryDirectory(prefix="txnpipe-pg-"))
+        else:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            pgdata = str(data_dir.resolve())
         server = pgserver.get_server(pgdata, cleanup_mode="stop")
         url = server.get_uri()
         _EMBEDDED[url] = server
