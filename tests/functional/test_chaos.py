@@ -23,7 +23,7 @@ def test_chaos_run_gives_the_clean_output(
     summary = run(opts)
     assert summary.chaos is not None
     injected = summary.chaos
-    assert injected.duplicated and injected.reordered
+    assert injected.duplicated and injected.delayed
     assert set(injected.crashes) == set(FAULT_POINTS)
     assert detection_files(tmp_path, opts.inputs.source) == ds.expected()
 

@@ -60,6 +60,10 @@ class Chaos:
             out: list[T] = []
             for event in events:
                 roll = self._rng.random()
+                if not self.report.duplicated:
+                    roll = 0.0  # the first event is always duplicated, the next one delayed
+                elif not self.report.delayed and not final:
+                    roll = 0.2
                 if roll < 0.15:
                     out += [event, event]
                     self.report.duplicated += 1
