@@ -18,6 +18,7 @@ from txnpipe import entry
 from txnpipe.cli import main
 from txnpipe.invoke import invoke_handler
 from txnpipe.keys import chunk_key, manifest_key, source_name
+from txnpipe.local import services
 
 EVENTS = Path(__file__).parents[2] / "events"
 
@@ -35,8 +36,8 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch, database_url: str, s3_endpoint: 
         "TXNPIPE_TRANSACTIONS_KEY": kit.input_key,
         "TXNPIPE_IMPORTANCE_KEY": kit.importance_key,
         "TXNPIPE_RUN_SECONDS": "0",
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_ACCESS_KEY_ID": services.LOCAL_KEY,
+        "AWS_SECRET_ACCESS_KEY": services.LOCAL_KEY,
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     env.update({f"TXNPIPE_{k.upper()}": str(v) for k, v in kit.settings.as_dict().items()})
@@ -304,7 +305,6 @@ def test_detector_hands_patid1_to_glue_and_merges_on_the_state_change_event(
     lambda_env: Kit, monkeypatch: pytest.MonkeyPatch, s3_endpoint: str, tmp_path: Path
 ) -> None:
     from tests.functional.glue_local import run_job
-    from txnpipe.local import services
 
     glue = services.client("glue", s3_endpoint)
     glue.create_job(Name="txnpipe-upgrade", Role="arn:aws:iam::123456789012:role/glue",

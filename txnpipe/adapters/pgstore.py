@@ -14,6 +14,7 @@ from datetime import datetime
 from importlib import resources
 
 import psycopg
+from psycopg import sql
 
 from txnpipe.detections import Detection
 from txnpipe.layouts import Transaction
@@ -63,7 +64,8 @@ def reset_source(conn: psycopg.Connection, source: str) -> None:
     with conn.transaction():
         sid = source_id(conn, source)
         for table in _SOURCE_TABLES:
-            conn.execute(f"DELETE FROM txnpipe.{table} WHERE source_id = %s", (sid,))
+            statement = sql.SQL("DELETE FROM txnpipe.{} WHERE source_id = %s")
+            conn.execute(statement.format(sql.Identifier(table)), (sid,))
 
 
 @dataclass

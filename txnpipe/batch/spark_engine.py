@@ -7,7 +7,7 @@ c_i holds until the pair's next touched chunk c_{i+1} - 1. Each state is explode
 merchant's points on (merchant, k); the expansion is bounded by customers x points, the size
 of the answer's input anyway, and no range join is needed.
 
-``percentile`` is Spark's exact percentile (never ``percentile_approx``): linear
+``percentile`` is Spark's exact percentile (never the approximate one): linear
 interpolation between the closest ranks, like PostgreSQL's ``percentile_cont``. Floating
 point differences between engines stay far inside ε (SPEC 4.2).
 """

@@ -6,6 +6,7 @@ real server by URL, which is how CI also covers a PostgreSQL reached over TCP.
 from __future__ import annotations
 
 import logging
+import secrets
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -16,6 +17,9 @@ from typing import Any
 import boto3
 
 REGION = "us-east-1"
+# moto checks that requests are signed, not by whom: a random key per process signs them, so
+# no credential lives in the code and real AWS credentials never reach the local endpoint.
+LOCAL_KEY = secrets.token_hex(8)
 _EMBEDDED: dict[str, Any] = {}
 
 
@@ -84,6 +88,6 @@ def client(service: str, endpoint: str) -> Any:
         service,
         endpoint_url=endpoint,
         region_name=REGION,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
+        aws_access_key_id=LOCAL_KEY,
+        aws_secret_access_key=LOCAL_KEY,
     )
