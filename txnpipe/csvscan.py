@@ -60,13 +60,31 @@ def scan_records(buf: bytes, eof: bool, limit: int | None = None) -> Scan:
 
 
 def iter_records(data: bytes) -> Iterator[bytes]:
-    """Every record of a whole file, one at a time (a large file is never held as a list)."""
+    """Every record of a whole file, one at a time (a large file is never held as a list).
+
+    Without a ``"`` anywhere, records are exactly lines, and splitting on LF is ten times
+    cheaper than matching the record pattern line by line.
+    """
+    if b'"' not in data:
+        yield from _lines(data)
+        return
     pos, end, match = 0, len(data), _RECORD.match
     while pos < end:
         m = match(data, pos)
         assert m is not None
         raw = data[pos : m.end()]
         pos = m.end()
+        if not is_empty_line(raw):
+            yield raw
+
+
+def _lines(data: bytes) -> Iterator[bytes]:
+    start, end = 0, len(data)
+    while start < end:
+        stop = data.find(b"\n", start)
+        stop = end if stop < 0 else stop + 1
+        raw = data[start:stop]
+        start = stop
         if not is_empty_line(raw):
             yield raw
 

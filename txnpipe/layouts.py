@@ -7,8 +7,8 @@ except that BankSim weights are keyed by merchant too.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from txnpipe.csvscan import BOM, split_fields
 from txnpipe.errors import TxnpipeError
@@ -16,7 +16,6 @@ from txnpipe.errors import TxnpipeError
 # PostgreSQL cannot store NUL in text, and a b-tree key must fit a third of a page: longer
 # ids are rejected with a reason rather than failing the whole chunk.
 MAX_ID_BYTES = 1000
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 def clean(value: str) -> str:
@@ -28,11 +27,18 @@ def clean(value: str) -> str:
 
 
 def parse_number(text: str) -> float | None:
-    """A finite decimal number, or None: no ``inf``, ``nan``, ``1_000`` or hex sneak in."""
-    if not _NUMBER.fullmatch(text):
+    """A finite decimal number, or None: no ``inf``, ``nan``, ``1_000`` or hex sneak in.
+
+    ``float`` accepts the ASCII decimal forms (sign, digits, point, exponent), and also
+    underscores, non-ASCII digits and the non-finite spellings, all refused here.
+    """
+    try:
+        value = float(text)
+    except ValueError:
         return None
-    value = float(text)
-    return value if math.isfinite(value) else None
+    if "_" in text or not text.isascii() or not math.isfinite(value):
+        return None
+    return value
 
 
 @dataclass(frozen=True)
@@ -102,8 +108,10 @@ def importance_layout(raw_header: bytes) -> Layout:
     return _detect("importance", header_fields(raw_header), _IMPORTANCE_LAYOUTS)
 
 
-@dataclass(frozen=True)
-class Transaction:
+class Transaction(NamedTuple):
+    """An accepted record. A named tuple, not a dataclass: one is built per record, and a
+    tuple is built six times faster than a frozen dataclass."""
+
     record: int
     customer: str
     merchant: str

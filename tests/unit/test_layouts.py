@@ -28,7 +28,8 @@ def test_clean(raw: str, cleaned: str) -> None:
 @pytest.mark.parametrize(
     ("text", "value"),
     [("4.55", 4.55), ("-1", -1.0), (".5", 0.5), ("1e3", 1000.0), ("inf", None), ("nan", None),
-     ("1_000", None), ("0x10", None), ("", None), ("1e999", None), ("abc", None)],
+     ("1_000", None), ("0x10", None), ("", None), ("1e999", None), ("abc", None),
+     ("\u0661\u0662", None), ("5.", 5.0), ("+.5e-1", 0.05)],
 )  # fmt: skip
 def test_parse_number_is_strict(text: str, value: float | None) -> None:
     assert parse_number(text) == value

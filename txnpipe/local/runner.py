@@ -37,6 +37,7 @@ from txnpipe.ports import no_fault
 from txnpipe.settings import Settings
 
 OUTPUT_PREFIXES = ("chunks/", "detections/", "rejects/")
+_POLL_PAUSE = 0.2  # seconds
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,10 @@ class _Stream:
             ).get("Messages", [])
             if not messages:
                 continue
+            if len(messages) < 10:
+                # Let a few more land before the next poll: each request costs moto several
+                # milliseconds of this process's time, and an event waits at most this long.
+                self.failure.stop.wait(_POLL_PAUSE)
             entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
                        for i, m in enumerate(messages)]  # fmt: skip
             self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)

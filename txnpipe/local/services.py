@@ -70,16 +70,47 @@ def s3_endpoint(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    from moto.server import ThreadedMotoServer
-
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = _moto_server()
     server.start()
     host, port = server.get_host_and_port()
     try:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+def _moto_server() -> Any:
+    """moto's threaded server, with each host's backend looked up once, not per request.
+
+    moto resolves a request's backend by listing its package directory on every request,
+    under a lock; a replay makes thousands of requests, and that lookup was the largest
+    single cost of the local run.
+    """
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from moto.server import ThreadedMotoServer
+
+    class Dispatcher(DomainDispatcherApplication):
+        def __init__(self) -> None:
+            super().__init__(create_backend_app)
+            self._backends: dict[str | None, Any] = {}
+
+        def get_backend_for_host(self, host: str | None) -> Any:
+            if host not in self._backends:
+                self._backends[host] = super().get_backend_for_host(host)
+            return self._backends[host]
+
+    class Server(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            from moto.moto_server.werkzeug_app import MotoRequestHandler
+            from werkzeug.serving import make_server
+
+            self._server = make_server(self._ip_address, self._port, Dispatcher(), True,
+                                       request_handler=MotoRequestHandler)  # fmt: skip
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return Server(ip_address="127.0.0.1", port=0, verbose=False)
 
 
 def client(service: str, endpoint: str) -> Any:
