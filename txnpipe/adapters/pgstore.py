@@ -140,92 +140,126 @@ def _history_text(sid: int, chunk: int, transactions: Sequence[Transaction]) -> 
 
 
 # A chunk is applied with a few statements over that chunk's rows only, whose plans stay
-# index look-ups and small hashes whatever the row estimates. Data-modifying CTEs see the
-# snapshot from before the statement: a pair is new when it is not stored yet, and a
-# customer's gender is the stored one, else that of their first record in this chunk, so
-# a merchant's female and male counts grow once per customer. A transaction's weight is
-# keyed by (customer, merchant, kind) for BankSim weights, by (customer, kind) for seed
-# weights (stored with merchant ''). Only what the chunk touched can start to hold, so the
-# upserts' RETURNING rows give the PatId2 and PatId3 candidates and the touched merchants
-# past the PatId1 threshold, whose customers are then re-evaluated (their thresholds move).
+# index look-ups and small hashes whatever the row estimates (the planner has no statistics
+# for a CTE, so no statement joins two CTEs row by row). The chunk's new customers are
+# recorded first, with the gender of their first record. Every pair the chunk touches is
+# then upserted once, and what it was before is read from what the upsert returns (it is
+# new when created by this chunk; its mean weight before is kept in w_before), so no row
+# is looked up twice. A transaction's weight is keyed by (customer, merchant, kind) for
+# BankSim weights, by (customer, kind) for seed weights (stored with merchant ''). Only
+# what the chunk touched can start to hold, so the RETURNING rows give the PatId2 and
+# PatId3 candidates and the touched merchants past the PatId1 threshold, whose customers
+# are then re-evaluated (their thresholds move), with how many mean-weight keys the chunk
+# moved below their cursor.
+_NEW_CUSTOMERS = """
+INSERT INTO txnpipe.customers (source_id, customer, gender)
+SELECT DISTINCT ON (customer) source_id, customer, gender FROM txnpipe.history
+WHERE source_id = %(sid)s AND record >= %(lo)s AND record < %(hi)s
+ORDER BY customer, record
+ON CONFLICT (source_id, customer) DO NOTHING
+"""
 _AGGREGATE = """
-WITH batch AS (
-    SELECT h.merchant, h.customer, h.value, w.weight,
-           first_value(h.gender) OVER (PARTITION BY h.customer ORDER BY h.record) AS gender
+WITH agg AS (
+    SELECT h.merchant, h.customer, count(*) AS n, sum(h.value) AS value_sum,
+           coalesce(sum(w.weight), 0) AS weight_sum, count(w.weight) AS weighted
     FROM txnpipe.history h
     LEFT JOIN txnpipe.weights w
            ON w.source_id = %(sid)s AND w.customer = h.customer AND w.kind = h.kind
           AND w.merchant = {weight_merchant}
     WHERE h.source_id = %(sid)s AND h.record >= %(lo)s AND h.record < %(hi)s
-), agg AS (
-    SELECT merchant, customer, min(gender) AS gender, count(*) AS n,
-           sum(value) AS value_sum, coalesce(sum(weight), 0) AS weight_sum,
-           count(weight) AS weighted
-    FROM batch GROUP BY merchant, customer
-), new_customers AS (
-    INSERT INTO txnpipe.customers (source_id, customer, gender)
-    SELECT DISTINCT %(sid)s, customer, gender FROM agg
-    ON CONFLICT (source_id, customer) DO NOTHING
-), before AS (
-    SELECT a.merchant, p.n IS NULL AS is_new, coalesce(c.gender, a.gender) AS gender,
-           a.weighted > 0 AND coalesce(p.weighted, 0) = 0 AS newly_weighted
-    FROM agg a
-    LEFT JOIN txnpipe.pairs p ON p.source_id = %(sid)s AND p.merchant = a.merchant
-                             AND p.customer = a.customer
-    LEFT JOIN txnpipe.customers c ON c.source_id = %(sid)s AND c.customer = a.customer
+    GROUP BY h.merchant, h.customer
 ), pair_rows AS (
-    INSERT INTO txnpipe.pairs (source_id, merchant, customer, n, value_sum, weight_sum, weighted)
-    SELECT %(sid)s, merchant, customer, n, value_sum, weight_sum, weighted FROM agg
+    INSERT INTO txnpipe.pairs AS p
+        (source_id, merchant, customer, n, value_sum, weight_sum, weighted, w, first_chunk)
+    SELECT %(sid)s, merchant, customer, n, value_sum, weight_sum, weighted,
+           CASE WHEN weighted > 0 THEN weight_sum / weighted END, %(chunk)s
+    FROM agg
     ON CONFLICT (source_id, merchant, customer) DO UPDATE SET
-        n = pairs.n + EXCLUDED.n,
-        value_sum = pairs.value_sum + EXCLUDED.value_sum,
-        weight_sum = pairs.weight_sum + EXCLUDED.weight_sum,
-        weighted = pairs.weighted + EXCLUDED.weighted
-    RETURNING merchant, customer, n, value_sum
+        n = p.n + EXCLUDED.n,
+        value_sum = p.value_sum + EXCLUDED.value_sum,
+        weight_sum = p.weight_sum + EXCLUDED.weight_sum,
+        weighted = p.weighted + EXCLUDED.weighted,
+        w = CASE WHEN EXCLUDED.weighted > 0
+                 THEN (p.weight_sum + EXCLUDED.weight_sum) / (p.weighted + EXCLUDED.weighted)
+                 ELSE p.w END,
+        w_before = p.w
+    RETURNING merchant, customer, n, value_sum, w, w_before, first_chunk = %(chunk)s AS is_new
 ), merchant_rows AS (
-    INSERT INTO txnpipe.merchants
+    INSERT INTO txnpipe.merchants AS m
         (source_id, merchant, n, customers, weighted, females, males)
     SELECT %(sid)s, a.merchant, a.n, b.customers, b.weighted, b.females, b.males
     FROM (SELECT merchant, sum(n) AS n FROM agg GROUP BY merchant) a
-    JOIN (SELECT merchant,
-                 count(*) FILTER (WHERE is_new) AS customers,
-                 count(*) FILTER (WHERE newly_weighted) AS weighted,
-                 count(*) FILTER (WHERE is_new AND gender = 'F') AS females,
-                 count(*) FILTER (WHERE is_new AND gender = 'M') AS males
-          FROM before GROUP BY merchant) b ON b.merchant = a.merchant
+    JOIN (SELECT merchant, count(*) FILTER (WHERE is_new) AS customers,
+                 count(*) FILTER (WHERE w IS NOT NULL AND w_before IS NULL) AS weighted,
+                 count(*) FILTER (WHERE gender = 'F') AS females,
+                 count(*) FILTER (WHERE gender = 'M') AS males
+          FROM (SELECT merchant, is_new, w, w_before,
+                       CASE WHEN is_new THEN (SELECT c.gender FROM txnpipe.customers c
+                                              WHERE c.source_id = %(sid)s
+                                                AND c.customer = r.customer) END AS gender
+                FROM pair_rows r OFFSET 0) r  -- OFFSET 0: each gender looked up once
+          GROUP BY merchant) b ON b.merchant = a.merchant
     ON CONFLICT (source_id, merchant) DO UPDATE SET
-        n = merchants.n + EXCLUDED.n,
-        customers = merchants.customers + EXCLUDED.customers,
-        weighted = merchants.weighted + EXCLUDED.weighted,
-        females = merchants.females + EXCLUDED.females,
-        males = merchants.males + EXCLUDED.males
-    RETURNING merchant, n, customers, weighted, females, males
+        n = m.n + EXCLUDED.n,
+        customers = m.customers + EXCLUDED.customers,
+        weighted = m.weighted + EXCLUDED.weighted,
+        females = m.females + EXCLUDED.females,
+        males = m.males + EXCLUDED.males,
+        -- a chunk applied without evaluating PatId1 here moves keys the cursor never sees
+        cursor_w = CASE WHEN %(inline)s THEN m.cursor_w END,
+        cursor_customer = CASE WHEN %(inline)s THEN m.cursor_customer END,
+        cursor_below = CASE WHEN %(inline)s THEN m.cursor_below END
+    RETURNING merchant, n, customers, weighted, females, males,
+              cursor_w, cursor_customer, cursor_below
 )
-SELECT 2, merchant, customer, 0, 0 FROM pair_rows
+SELECT 2, merchant, customer, 0, 0, NULL::float8, NULL::text, NULL::int FROM pair_rows
 WHERE n >= %(child_min)s AND value_sum / n < %(child_max)s - %(eps)s
 UNION ALL
-SELECT 3, merchant, '', 0, 0 FROM merchant_rows
+SELECT 3, merchant, '', 0, 0, NULL, NULL, NULL FROM merchant_rows
 WHERE females >= %(dei_min)s AND females < %(dei_ratio)s * males - %(eps)s
 UNION ALL
-SELECT 1, merchant, NULL, customers, weighted FROM merchant_rows
-WHERE n > %(upgrade_min)s AND weighted > 0
+SELECT 1, r.merchant, NULL, r.customers, r.weighted, r.cursor_w, r.cursor_customer,
+       r.cursor_below
+       + (SELECT count(*) FILTER (WHERE (v.w, v.customer) < (r.cursor_w, r.cursor_customer))
+               - count(*) FILTER (WHERE (v.w_before, v.customer) < (r.cursor_w, r.cursor_customer))
+          FROM pair_rows v WHERE v.merchant = r.merchant)::int
+FROM merchant_rows r
+WHERE r.n > %(upgrade_min)s AND r.weighted > 0
 """
 _AGGREGATE_BY_MERCHANT = _AGGREGATE.format(weight_merchant="h.merchant")
 _AGGREGATE_BY_KIND = _AGGREGATE.format(weight_merchant="''")
 
-# The values at two ranks, read through pairs_by_count and pairs_by_weight.
+# The count at a rank from the top, through pairs_by_count (1% deep).
 _COUNTS_AT = """
 SELECT n FROM txnpipe.pairs WHERE source_id = %s AND merchant = %s AND n > 0
 ORDER BY n DESC OFFSET %s LIMIT %s
 """
-_WEIGHTS_AT = """
-SELECT weight_sum / weighted FROM txnpipe.pairs
-WHERE source_id = %s AND merchant = %s AND weighted > 0
-ORDER BY weight_sum / weighted OFFSET %s LIMIT %s
+# Mean-weight keys (w, customer) through pairs_by_mean_weight: from the bottom (a merchant's
+# first evaluation), or stepping up or down from a cursor key.
+_WEIGHT_KEYS_FROM_BOTTOM = """
+SELECT w, customer FROM txnpipe.pairs
+WHERE source_id = %s AND merchant = %s AND w IS NOT NULL
+ORDER BY w, customer OFFSET %s LIMIT %s
+"""
+_WEIGHT_KEYS_UP = """
+SELECT w, customer FROM txnpipe.pairs
+WHERE source_id = %s AND merchant = %s AND w IS NOT NULL AND (w, customer) >= (%s, %s)
+ORDER BY w, customer OFFSET %s LIMIT %s
+"""
+_WEIGHT_KEYS_DOWN = """
+SELECT w, customer FROM txnpipe.pairs
+WHERE source_id = %s AND merchant = %s AND w IS NOT NULL AND (w, customer) < (%s, %s)
+ORDER BY w DESC, customer DESC OFFSET %s LIMIT %s
 """
 
 _RECORD_DETECTIONS = """
-WITH thresholds AS (
+WITH cursors AS (
+    UPDATE txnpipe.merchants m
+    SET cursor_w = c.w, cursor_customer = c.customer, cursor_below = c.below
+    FROM unnest(%(upgrade_merchants)s::text[], %(cursor_w)s::float8[],
+                %(cursor_customer)s::text[], %(cursor_below)s::int[]) AS c(merchant, w, customer, below)
+    WHERE m.source_id = %(sid)s AND m.merchant = c.merchant
+), thresholds AS (
     SELECT * FROM unnest(%(upgrade_merchants)s::text[], %(min_n)s::int[], %(tw)s::float8[])
         AS t(merchant, min_n, tw)
 ), candidates AS (
@@ -233,7 +267,7 @@ WITH thresholds AS (
     FROM thresholds t
     JOIN txnpipe.pairs p ON p.source_id = %(sid)s AND p.merchant = t.merchant
                         AND p.n >= t.min_n AND p.n > 0
-    WHERE p.weighted > 0 AND p.weight_sum / p.weighted <= t.tw + %(eps)s
+    WHERE p.w <= t.tw + %(eps)s
   UNION ALL
     SELECT * FROM unnest(%(pattern)s::smallint[], %(merchant)s::text[], %(customer)s::text[])
 ), inserted AS (
@@ -326,22 +360,30 @@ class PgApplySession:
         cur = self.conn.cursor()
         with cur.copy(_COPY_HISTORY) as copy:
             copy.write(_history_text(self.sid, chunk, transactions))
+        cur.execute(_NEW_CUSTOMERS, params)
         statement = _AGGREGATE_BY_MERCHANT if self.by_merchant else _AGGREGATE_BY_KIND
-        found = cur.execute(statement, {**params, **_rule_params(settings)}).fetchall()
-        others = [(pattern, m, c) for pattern, m, c, _, _ in found if pattern != 1]
-        thresholds = [
-            (m, self._threshold(_COUNTS_AT, m, customers, settings.upgrade_count_percentile, True),
-             self._threshold(_WEIGHTS_AT, m, weighted, settings.upgrade_weight_percentile, False))
-            for pattern, m, _, customers, weighted in found if pattern == 1 and upgrade_inline
+        found = cur.execute(
+            statement, {**params, **_rule_params(settings), "inline": upgrade_inline}
+        ).fetchall()
+        others = [(pattern, m, c) for pattern, m, c, *_ in found if pattern != 1]
+        upgrades = [
+            (m, self._count_threshold(m, customers, settings.upgrade_count_percentile),
+             *self._weight_threshold(m, weighted, settings.upgrade_weight_percentile,
+                                     None if below is None else _Cursor(cw, cc, below)))
+            for pattern, m, _, customers, weighted, cw, cc, below in found
+            if pattern == 1 and upgrade_inline
         ]  # fmt: skip
         row = cur.execute(
             _RECORD_DETECTIONS,
             {
                 **params,
                 "eps": EPS,
-                "upgrade_merchants": [t[0] for t in thresholds],
-                "min_n": [least_count_at_least(t[1]) for t in thresholds],
-                "tw": [t[2] for t in thresholds],
+                "upgrade_merchants": [u[0] for u in upgrades],
+                "min_n": [least_count_at_least(u[1]) for u in upgrades],
+                "tw": [u[2] for u in upgrades],
+                "cursor_w": [u[3].w for u in upgrades],
+                "cursor_customer": [u[3].customer for u in upgrades],
+                "cursor_below": [u[3].below for u in upgrades],
                 "pattern": [r[0] for r in others],
                 "merchant": [r[1] for r in others],
                 "customer": [r[2] for r in others],
@@ -358,14 +400,53 @@ class PgApplySession:
         return count
 
 
-    def _threshold(self, query: str, merchant: str, count: int, p: float, descending: bool) -> float:
-        """``percentile_cont(p)`` of a merchant's values from the two ranks it interpolates."""
+    def _count_threshold(self, merchant: str, count: int, p: float) -> float:
+        """``percentile_cont(p)`` of a merchant's counts, from the two ranks it interpolates
+        (read from the top: p is near 1)."""
         lo, hi, fraction = percentile_ranks(p, count)
-        offset = count - 1 - hi if descending else lo
-        rows = self.conn.execute(query, (self.sid, merchant, offset, hi - lo + 1)).fetchall()
-        values = [float(v) for (v,) in rows]
-        low, high = (values[-1], values[0]) if descending else (values[0], values[-1])
-        return interpolate(low, high, fraction)
+        rows = self.conn.execute(_COUNTS_AT, (self.sid, merchant, count - 1 - hi, hi - lo + 1))
+        values = [float(v) for (v,) in rows.fetchall()]
+        return interpolate(values[-1], values[0], fraction)
+
+    def _weight_threshold(
+        self, merchant: str, count: int, p: float, cursor: _Cursor | None
+    ) -> tuple[float, _Cursor]:
+        """``percentile_cont(p)`` of a merchant's mean weights, and the cursor at its rank."""
+        lo, hi, fraction = percentile_ranks(p, count)
+        keys = self._weight_keys(merchant, lo, hi, cursor)
+        if len(keys) != hi - lo + 1:  # a cursor out of step with the rows: read afresh
+            keys = self._weight_keys(merchant, lo, hi, None)
+        (low, customer), (high, _) = keys[0], keys[-1]
+        return interpolate(low, high, fraction), _Cursor(low, customer, lo)
+
+    def _weight_keys(
+        self, merchant: str, lo: int, hi: int, cursor: _Cursor | None
+    ) -> list[tuple[float, str]]:
+        """The keys at ranks lo..hi, stepping from the cursor when there is one."""
+        limit = hi - lo + 1
+        if cursor is None:
+            return self._keys(_WEIGHT_KEYS_FROM_BOTTOM, merchant, lo, limit)
+        key = (cursor.w, cursor.customer)
+        if lo >= cursor.below:
+            return self._keys(_WEIGHT_KEYS_UP, merchant, *key, lo - cursor.below, limit)
+        if hi < cursor.below:
+            below = self._keys(_WEIGHT_KEYS_DOWN, merchant, *key, cursor.below - 1 - hi, limit)
+            return below[::-1]
+        return (self._keys(_WEIGHT_KEYS_DOWN, merchant, *key, 0, 1)
+                + self._keys(_WEIGHT_KEYS_UP, merchant, *key, 0, 1))  # fmt: skip
+
+    def _keys(self, query: str, *args: object) -> list[tuple[float, str]]:
+        rows = self.conn.execute(query, (self.sid, *args)).fetchall()
+        return [(float(w), str(c)) for w, c in rows]
+
+
+@dataclass(frozen=True)
+class _Cursor:
+    """A mean-weight key (w, customer) of a merchant, and how many keys lie below it."""
+
+    w: float
+    customer: str
+    below: int
 
 
 def _rule_params(settings: Settings) -> dict[str, float | int]:

@@ -92,16 +92,22 @@ CREATE TABLE IF NOT EXISTS txnpipe.pairs (
     value_sum   double precision NOT NULL,
     weight_sum  double precision NOT NULL,
     weighted    int NOT NULL,
+    w           double precision,  -- weight_sum / weighted, NULL while weighted = 0
+    w_before    double precision,  -- w before the row's last update (moves the rank cursor)
+    first_chunk int NOT NULL DEFAULT -1,  -- the chunk that created the pair
     PRIMARY KEY (source_id, merchant, customer)
 );
--- PatId1 reads two ranks of a merchant's counts and of its mean weights, and the customers
--- at the top counts: index range scans instead of sorting every customer on every chunk.
--- Both are partial so that the planner never picks them for a (merchant, customer) lookup.
+-- PatId1 reads the value at a rank of a merchant's counts (from the top: 1%) and of its
+-- mean weights (from the bottom: 20%), and the customers at the top counts, by index range
+-- scans instead of sorting every customer on every chunk. Both are partial so that the
+-- planner never picks them for a (merchant, customer) lookup.
 CREATE INDEX IF NOT EXISTS pairs_by_count
     ON txnpipe.pairs (source_id, merchant, n) WHERE n > 0;
-CREATE INDEX IF NOT EXISTS pairs_by_weight
-    ON txnpipe.pairs (source_id, merchant, (weight_sum / weighted)) WHERE weighted > 0;
 
+-- The weight rank is 20% deep: reading it from the bottom on every chunk would cost more
+-- as a merchant gains customers. A cursor remembers where the last evaluation found it:
+-- the key (w, customer) there and how many keys lie below it, so the next evaluation only
+-- counts the keys the chunk moved across it and steps from there.
 CREATE TABLE IF NOT EXISTS txnpipe.merchants (
     source_id   int NOT NULL,
     merchant    text COLLATE "C" NOT NULL,
@@ -110,8 +116,32 @@ CREATE TABLE IF NOT EXISTS txnpipe.merchants (
     weighted    int NOT NULL,  -- customers with at least one weighted transaction here
     females     int NOT NULL,
     males       int NOT NULL,
+    cursor_w    double precision,
+    cursor_customer text COLLATE "C",
+    cursor_below int,
     PRIMARY KEY (source_id, merchant)
 );
+
+-- Databases made by txnpipe 0.1 (pairs indexed by the expression weight_sum / weighted):
+-- the mean weight becomes a column, computed as the expression was, and the cursors start
+-- empty (the first evaluation reads the rank from the bottom once).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM information_schema.columns
+                   WHERE table_schema = 'txnpipe' AND table_name = 'pairs' AND column_name = 'w')
+    THEN
+        ALTER TABLE txnpipe.pairs ADD COLUMN w double precision,
+                                  ADD COLUMN w_before double precision,
+                                  ADD COLUMN first_chunk int NOT NULL DEFAULT -1;
+        UPDATE txnpipe.pairs SET w = weight_sum / weighted WHERE weighted > 0;
+        DROP INDEX IF EXISTS txnpipe.pairs_by_weight;
+        ALTER TABLE txnpipe.merchants ADD COLUMN cursor_w double precision,
+                                      ADD COLUMN cursor_customer text COLLATE "C",
+                                      ADD COLUMN cursor_below int;
+    END IF;
+END $$;
+CREATE INDEX IF NOT EXISTS pairs_by_mean_weight
+    ON txnpipe.pairs (source_id, merchant, w, customer) WHERE w IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS txnpipe.detections (
     source_id   int NOT NULL,
@@ -125,3 +155,4 @@ CREATE TABLE IF NOT EXISTS txnpipe.detections (
     PRIMARY KEY (source_id, seq),
     UNIQUE (source_id, pattern, merchant, customer)
 );
+
