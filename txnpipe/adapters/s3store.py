@@ -36,9 +36,13 @@ class S3Store:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
     def keys(self, prefix: str) -> list[str]:
-        found: list[str] = []
+        return list(self.etags(prefix))
+
+    def etags(self, prefix: str) -> dict[str, str]:
+        """Every key under ``prefix`` with its ETag (the MD5 of a single-part object)."""
+        found: dict[str, str] = {}
         for page in self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=prefix
         ):
-            found.extend(obj["Key"] for obj in page.get("Contents", []))
+            found.update((obj["Key"], obj["ETag"].strip('"')) for obj in page.get("Contents", []))
         return found

@@ -7,6 +7,7 @@ written its last file.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import queue
 import shutil
@@ -27,7 +28,7 @@ from txnpipe.adapters.s3store import S3Store
 from txnpipe.chunker import RangeReader, TickReport, run_tick
 from txnpipe.detector import Detector, DetectorReport
 from txnpipe.errors import TxnpipeError
-from txnpipe.events import chunk_refs
+from txnpipe.events import chunk_refs, s3_keys
 from txnpipe.inputs import InputFiles
 from txnpipe.keys import ChunkRef
 from txnpipe.local import services
@@ -144,9 +145,11 @@ class _Stream:
     engine: LocalUpgradeEngine | None
     chaos: Chaos | None
     progress: Progress
+    out: Path
     failure: _Failure = field(default_factory=_Failure)
     ended: threading.Event = field(default_factory=threading.Event)
     inbox: queue.Queue[list[ChunkRef]] = field(default_factory=queue.Queue)
+    landed: queue.Queue[str] = field(default_factory=queue.Queue)
 
     def __post_init__(self) -> None:
         self.fault = self.chaos.fault if self.chaos else no_fault
@@ -158,7 +161,7 @@ class _Stream:
         self.total_hint = total_hint
         threads = [
             threading.Thread(target=self.failure.guard(fn), name=fn.__name__, daemon=True)
-            for fn in (self.chunker, self.receiver, self.detector)
+            for fn in (self.chunker, self.receiver, self.detector, self.copier)
         ]
         for t in threads:
             t.start()
@@ -210,7 +213,22 @@ class _Stream:
                        for i, m in enumerate(messages)]  # fmt: skip
             self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
             for m in messages:
-                self.inbox.put(chunk_refs(json.loads(m["Body"])))
+                event = json.loads(m["Body"])
+                self.inbox.put(chunk_refs(event))
+                for _, key in s3_keys(event):
+                    self.landed.put(key)
+
+    def copier(self) -> None:
+        """Chunks copied to the output folder as they land, while the detector waits on
+        PostgreSQL, rather than all at the end (``_download`` then skips what is here)."""
+        while not self.failure.stop.is_set():
+            try:
+                key = self.landed.get(timeout=0.2)
+            except queue.Empty:
+                if self.ended.is_set():
+                    return
+                continue
+            _fetch(self.store, self.out, key)
 
     def detector(self) -> None:
         """Mechanism Y: every event that came in since its last invocation, handed over."""
@@ -279,8 +297,9 @@ def run(opts: RunOptions, progress: Progress = _quiet) -> RunSummary:
             engine = LocalUpgradeEngine(opts.upgrade_engine, store, importance_key, settings)
             stack.callback(engine.close)
         chaos = Chaos(opts.chaos) if opts.chaos is not None else None
+        _clear_outputs(opts.out)
         stream = _Stream(source, input_key, importance_key, settings, store, sqs, queue_url,
-                         db_url, engine, chaos, progress)  # fmt: skip
+                         db_url, engine, chaos, progress, opts.out)  # fmt: skip
         stack.callback(stream.detector_db.close)
         stream.run(opts.inputs.estimated_chunks(settings.chunk_rows))
         with pgstore.connect(db_url) as conn:
@@ -322,23 +341,34 @@ def _prepare_bucket(s3: Any, sqs: Any, bucket: str, source: str) -> str:
     return str(queue_url)
 
 
-def _download(store: S3Store, out: Path) -> int:
-    """Copy the bucket's outputs to ``out`` under the same keys; returns detection files."""
-    keys = []
+def _clear_outputs(out: Path) -> None:
     for prefix in OUTPUT_PREFIXES:
         shutil.rmtree(out / prefix, ignore_errors=True)
-        keys += store.keys(prefix)
 
-    def fetch(key: str) -> None:
-        target = out / key
-        if not target.resolve().is_relative_to(out.resolve()):
-            raise TxnpipeError(f"refusing to write {key!r} outside {out}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(store.get(key))
 
+def _fetch(store: S3Store, out: Path, key: str) -> None:
+    target = out / key
+    if not target.resolve().is_relative_to(out.resolve()):
+        raise TxnpipeError(f"refusing to write {key!r} outside {out}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(store.get(key))
+
+
+def _download(store: S3Store, out: Path) -> int:
+    """Copy the bucket's outputs to ``out`` under the same keys; returns detection files.
+
+    A file already copied during the run is fetched again unless its MD5 is the object's
+    ETag, so what is left in ``out`` is exactly what the bucket holds.
+    """
+    listed = {key: etag for prefix in OUTPUT_PREFIXES for key, etag in store.etags(prefix).items()}
+    missing = [key for key, etag in listed.items() if not _holds(out / key, etag)]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(fetch, keys))
-    return sum(key.startswith("detections/") for key in keys)
+        list(pool.map(lambda key: _fetch(store, out, key), missing))
+    return sum(key.startswith("detections/") for key in listed)
+
+
+def _holds(path: Path, etag: str) -> bool:
+    return path.is_file() and hashlib.md5(path.read_bytes()).hexdigest() == etag
 
 
 def _summarise(conn: Any, source: str) -> RunSummary:
