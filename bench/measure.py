@@ -203,8 +203,9 @@ def detect_all(job: DetectJob) -> DetectResult:
     keys = [chunk_key(job.source, k) for k in range(job.chunks)] + [manifest_key(job.source)]
     started = time.perf_counter()
     first_rss = first_hwm = 0.0
-    with pgstore.connect(job.db_url) as conn:
-        detector = Detector(store, pgstore.PgDetectorState(conn), job.settings, job.importance_key)
+    with pgstore.connect(job.db_url) as conn, pgstore.connect(job.db_url) as staging:
+        state = pgstore.PgDetectorState(conn, staging=lambda: staging)
+        detector = Detector(store, state, job.settings, job.importance_key)
         for i in range(0, len(keys), job.keys_per_event):
             detector.handle(chunk_refs(_s3_event(job.bucket, keys[i : i + job.keys_per_event])))
             if i == 0:

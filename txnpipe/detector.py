@@ -113,8 +113,9 @@ class Detector:
     def drain(self, source: str, report: DetectorReport) -> None:
         """Apply every landed chunk that is next in line, one transaction each.
 
-        While PostgreSQL applies chunk k, chunk k+1 (if it has landed) is fetched and
-        parsed on a second thread, so S3 and parsing overlap the database work.
+        While PostgreSQL applies chunk k, chunk k+1 (if it has landed) is fetched, parsed
+        and staged into the history on a second thread, so S3, parsing and the history's
+        insert overlap the database work that must follow chunk order.
         """
         with ThreadPoolExecutor(max_workers=1) as pool:
             ahead: dict[int, Future[ParsedChunk]] = {}
@@ -149,7 +150,9 @@ class Detector:
 
     def _load(self, source: str, chunk: int) -> ParsedChunk:
         data = self.store.get(chunk_key(source, chunk))
-        return parse_chunk(data, chunk, self.settings.chunk_rows)
+        parsed = parse_chunk(data, chunk, self.settings.chunk_rows)
+        self.state.stage(source, chunk, parsed.transactions)
+        return parsed
 
     def flush(self, source: str, report: DetectorReport) -> None:
         batch = self.settings.detection_batch_rows

@@ -86,7 +86,7 @@ def _s3_client(endpoint: str | None) -> Any:
     return boto3.client("s3", endpoint_url=endpoint)
 
 
-_connection: psycopg.Connection | None = None
+_connections: dict[str, psycopg.Connection] = {}  # kept warm across invocations
 
 
 def _upgrade_engine(config: Config) -> UpgradeEngine | None:
@@ -103,10 +103,19 @@ def _upgrade_engine(config: Config) -> UpgradeEngine | None:
 
 def _db() -> psycopg.Connection:
     """One connection per container, reopened if the server went away between invocations."""
-    global _connection
-    if _connection is None or _connection.closed or _connection.broken:
-        _connection = pgstore.connect(database_conninfo(os.environ))
-    return _connection
+    return _open("main")
+
+
+def _staging_db() -> psycopg.Connection:
+    """The detector's second connection, for the history writes of its prefetch thread."""
+    return _open("staging")
+
+
+def _open(role: str) -> psycopg.Connection:
+    conn = _connections.get(role)
+    if conn is None or conn.closed or conn.broken:
+        conn = _connections[role] = pgstore.connect(database_conninfo(os.environ))
+    return conn
 
 
 def handle_chunker_event(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
@@ -138,7 +147,7 @@ def handle_detector_event(event: Mapping[str, Any], context: Any) -> dict[str, A
         refs = chunk_refs(event)
         obs.log_event(log, refs)
         config = Config.from_env(os.environ)
-        state = pgstore.PgDetectorState(_db())
+        state = pgstore.PgDetectorState(_db(), staging=_staging_db)
         detector = Detector(
             S3Store(_s3_client(config.s3_endpoint), config.bucket),
             state,

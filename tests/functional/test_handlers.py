@@ -43,7 +43,7 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch, database_url: str, s3_endpoint: 
     env.update({f"TXNPIPE_{k.upper()}": str(v) for k, v in kit.settings.as_dict().items()})
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(entry, "_connection", None)
+    monkeypatch.setattr(entry, "_connections", {})
     entry._s3_client.cache_clear()
     return kit
 

@@ -7,7 +7,8 @@ the history. Every value reaches the server as a bound parameter.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import math
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -116,24 +117,75 @@ _PROGRESS = (
     " FROM txnpipe.detector_state WHERE source_id = %s FOR UPDATE"
 )
 
-_COPY_HISTORY = (
-    "COPY txnpipe.history (source_id, record, chunk, customer, merchant, value, gender, kind)"
-    " FROM STDIN"
+# A chunk's records reach the history through a temporary table, so that each is stored
+# with its weight, looked up once here and never again. A transaction's weight is keyed
+# by (customer, merchant, kind) for BankSim weights, by (customer, kind) for seed weights
+# (stored with merchant ''); the scalar subquery keeps the look-up an index probe per
+# record whatever the planner guesses of the temporary table.
+_INCOMING = (
+    'CREATE TEMP TABLE IF NOT EXISTS incoming (record bigint, customer text COLLATE "C",'
+    ' merchant text COLLATE "C", value float8, gender text COLLATE "C", kind text COLLATE "C")'
+    " ON COMMIT DELETE ROWS"
 )
+_COPY_INCOMING = "COPY incoming (record, customer, merchant, value, gender, kind) FROM STDIN"
+_INSERT_HISTORY = """
+INSERT INTO txnpipe.history
+    (source_id, record, chunk, customer, merchant, value, gender, kind, weight)
+SELECT %(sid)s, i.record, %(chunk)s, i.customer, i.merchant, i.value, i.gender, i.kind,
+       (SELECT w.weight FROM txnpipe.weights w
+        WHERE w.source_id = %(sid)s AND w.customer = i.customer AND w.kind = i.kind
+          AND w.merchant = {weight_merchant})
+FROM incoming i
+"""
+_INSERT_HISTORY_BY_MERCHANT = _INSERT_HISTORY.format(weight_merchant="i.merchant")
+_INSERT_HISTORY_BY_KIND = _INSERT_HISTORY.format(weight_merchant="''")
+
+
+# Customers are recorded with the history, so that applying a chunk only reads them. A
+# customer's gender is that of their first accepted record: chunks are written in order,
+# and should one ever come late, its earlier record still wins.
+_NEW_CUSTOMERS = """
+INSERT INTO txnpipe.customers AS c (source_id, customer, gender, first_record)
+SELECT DISTINCT ON (customer) source_id, customer, gender, record FROM txnpipe.history
+WHERE source_id = %(sid)s AND record >= %(lo)s AND record < %(hi)s
+ORDER BY customer, record
+ON CONFLICT (source_id, customer) DO UPDATE
+SET gender = EXCLUDED.gender, first_record = EXCLUDED.first_record
+WHERE EXCLUDED.first_record < c.first_record
+"""
+
+
+def _write_history(
+    conn: psycopg.Connection, sid: int, chunk: int, transactions: Sequence[Transaction],
+    by_merchant: bool,
+) -> None:  # fmt: skip
+    """A chunk's records into the history and its new customers, in the caller's
+    transaction, unless they are there already (staged, or written by a detector that
+    then crashed)."""
+    if not transactions or _has_record(conn, sid, transactions[0].record):
+        return
+    conn.execute(_INCOMING)
+    with conn.cursor().copy(_COPY_INCOMING) as copy:
+        copy.write(_incoming_text(transactions))
+    statement = _INSERT_HISTORY_BY_MERCHANT if by_merchant else _INSERT_HISTORY_BY_KIND
+    conn.execute(statement, {"sid": sid, "chunk": chunk})
+    first, last = transactions[0].record, transactions[-1].record
+    conn.execute(_NEW_CUSTOMERS, {"sid": sid, "lo": first, "hi": last + 1})
+
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _history_text(sid: int, chunk: int, transactions: Sequence[Transaction]) -> str:
-    """The chunk's rows in COPY's text format, built in one piece (a row at a time through
+def _incoming_text(transactions: Sequence[Transaction]) -> str:
+    """The records in COPY's text format, built in one piece (a row at a time through
     ``write_row`` cost more than the server's insert). A row whose ids hold a tab,
     backslash or line break is escaped; ``repr`` of a float reads back to the same value."""
     lines = []
     for t in transactions:
-        line = f"{sid}\t{t.record}\t{chunk}\t{t.customer}\t{t.merchant}\t{t.value!r}\t{t.gender}\t{t.kind}"
-        if line.count("\t") != 7 or "\\" in line or "\n" in line or "\r" in line:
+        line = f"{t.record}\t{t.customer}\t{t.merchant}\t{t.value!r}\t{t.gender}\t{t.kind}"
+        if line.count("\t") != 5 or "\\" in line or "\n" in line or "\r" in line:
             ids = [v.translate(_COPY_ESCAPES) for v in (t.customer, t.merchant, t.gender, t.kind)]
-            line = f"{sid}\t{t.record}\t{chunk}\t{ids[0]}\t{ids[1]}\t{t.value!r}\t{ids[2]}\t{ids[3]}"
+            line = f"{t.record}\t{ids[0]}\t{ids[1]}\t{t.value!r}\t{ids[2]}\t{ids[3]}"
         lines.append(line)
     lines.append("")
     return "\n".join(lines)
@@ -141,48 +193,49 @@ def _history_text(sid: int, chunk: int, transactions: Sequence[Transaction]) -> 
 
 # A chunk is applied with a few statements over that chunk's rows only, whose plans stay
 # index look-ups and small hashes whatever the row estimates (the planner has no statistics
-# for a CTE, so no statement joins two CTEs row by row). The chunk's new customers are
-# recorded first, with the gender of their first record. Every pair the chunk touches is
-# then upserted once, and what it was before is read from what the upsert returns (it is
-# new when created by this chunk; its mean weight before is kept in w_before), so no row
-# is looked up twice. A transaction's weight is keyed by (customer, merchant, kind) for
-# BankSim weights, by (customer, kind) for seed weights (stored with merchant ''). Only
-# what the chunk touched can start to hold, so the RETURNING rows give the PatId2 and
-# PatId3 candidates and the touched merchants past the PatId1 threshold, whose customers
-# are then re-evaluated (their thresholds move), with how many mean-weight keys the chunk
-# moved below their cursor.
-_NEW_CUSTOMERS = """
-INSERT INTO txnpipe.customers (source_id, customer, gender)
-SELECT DISTINCT ON (customer) source_id, customer, gender FROM txnpipe.history
-WHERE source_id = %(sid)s AND record >= %(lo)s AND record < %(hi)s
-ORDER BY customer, record
-ON CONFLICT (source_id, customer) DO NOTHING
-"""
+# for a CTE, so no statement joins two CTEs row by row). The history and the customers are
+# written already. Every pair the chunk touches is upserted once, and what it was before
+# is read from what the upsert returns (it is new when created by this chunk; its mean
+# weight before is kept in w_before), so no row is looked up twice. Only what the chunk
+# touched can start to hold, so the RETURNING rows give the PatId2 and PatId3 candidates
+# and the touched merchants past the PatId1 threshold, whose customers are then
+# re-evaluated (their thresholds move), with how many mean-weight keys the chunk moved
+# below their cursor.
 _AGGREGATE = """
-WITH agg AS (
-    SELECT h.merchant, h.customer, count(*) AS n, sum(h.value) AS value_sum,
-           coalesce(sum(w.weight), 0) AS weight_sum, count(w.weight) AS weighted
-    FROM txnpipe.history h
-    LEFT JOIN txnpipe.weights w
-           ON w.source_id = %(sid)s AND w.customer = h.customer AND w.kind = h.kind
-          AND w.merchant = {weight_merchant}
-    WHERE h.source_id = %(sid)s AND h.record >= %(lo)s AND h.record < %(hi)s
-    GROUP BY h.merchant, h.customer
+WITH floors AS MATERIALIZED (
+    SELECT merchant, count_floor FROM txnpipe.merchants
+    WHERE source_id = %(sid)s AND count_floor IS NOT NULL
+), agg AS (
+    SELECT merchant, customer, count(*) AS n, sum(value) AS value_sum,
+           coalesce(sum(weight), 0) AS weight_sum, count(weight) AS weighted,
+           CASE WHEN min(weight) = max(weight) THEN min(weight)
+                ELSE sum(weight) / count(weight) END AS w
+    FROM txnpipe.history
+    WHERE source_id = %(sid)s AND record >= %(lo)s AND record < %(hi)s
+    GROUP BY merchant, customer
 ), pair_rows AS (
     INSERT INTO txnpipe.pairs AS p
-        (source_id, merchant, customer, n, value_sum, weight_sum, weighted, w, first_chunk)
-    SELECT %(sid)s, merchant, customer, n, value_sum, weight_sum, weighted,
-           CASE WHEN weighted > 0 THEN weight_sum / weighted END, %(chunk)s
+        (source_id, merchant, customer, n, value_sum, weight_sum, weighted, w, top_n,
+         first_chunk)
+    SELECT %(sid)s, merchant, customer, n, value_sum, weight_sum, weighted, w,
+           CASE WHEN n >= (SELECT count_floor FROM floors f WHERE f.merchant = agg.merchant)
+                THEN n END,
+           %(chunk)s
     FROM agg
     ON CONFLICT (source_id, merchant, customer) DO UPDATE SET
         n = p.n + EXCLUDED.n,
         value_sum = p.value_sum + EXCLUDED.value_sum,
         weight_sum = p.weight_sum + EXCLUDED.weight_sum,
         weighted = p.weighted + EXCLUDED.weighted,
-        w = CASE WHEN EXCLUDED.weighted > 0
-                 THEN (p.weight_sum + EXCLUDED.weight_sum) / (p.weighted + EXCLUDED.weighted)
-                 ELSE p.w END,
-        w_before = p.w
+        -- a mean weight that the chunk's weights equal is kept as it is, bit for bit
+        w = CASE WHEN EXCLUDED.weighted = 0 THEN p.w
+                 WHEN p.w IS NULL OR p.w = EXCLUDED.w THEN EXCLUDED.w
+                 ELSE (p.weight_sum + EXCLUDED.weight_sum) / (p.weighted + EXCLUDED.weighted)
+            END,
+        w_before = p.w,
+        top_n = CASE WHEN p.n + EXCLUDED.n >= (SELECT count_floor FROM floors f
+                                               WHERE f.merchant = EXCLUDED.merchant)
+                     THEN p.n + EXCLUDED.n END
     RETURNING merchant, customer, n, value_sum, w, w_before, first_chunk = %(chunk)s AS is_new
 ), merchant_rows AS (
     INSERT INTO txnpipe.merchants AS m
@@ -210,29 +263,42 @@ WITH agg AS (
         cursor_customer = CASE WHEN %(inline)s THEN m.cursor_customer END,
         cursor_below = CASE WHEN %(inline)s THEN m.cursor_below END
     RETURNING merchant, n, customers, weighted, females, males,
-              cursor_w, cursor_customer, cursor_below
+              cursor_w, cursor_customer, cursor_below, count_floor
 )
-SELECT 2, merchant, customer, 0, 0, NULL::float8, NULL::text, NULL::int FROM pair_rows
+SELECT 2, merchant, customer, 0, 0, NULL::int, NULL::float8, NULL::text, NULL::int
+FROM pair_rows
 WHERE n >= %(child_min)s AND value_sum / n < %(child_max)s - %(eps)s
 UNION ALL
-SELECT 3, merchant, '', 0, 0, NULL, NULL, NULL FROM merchant_rows
+SELECT 3, merchant, '', 0, 0, NULL, NULL, NULL, NULL FROM merchant_rows
 WHERE females >= %(dei_min)s AND females < %(dei_ratio)s * males - %(eps)s
 UNION ALL
-SELECT 1, r.merchant, NULL, r.customers, r.weighted, r.cursor_w, r.cursor_customer,
-       r.cursor_below
+SELECT 1, r.merchant, NULL, r.customers, r.weighted, r.count_floor, r.cursor_w,
+       r.cursor_customer, r.cursor_below
        + (SELECT count(*) FILTER (WHERE (v.w, v.customer) < (r.cursor_w, r.cursor_customer))
                - count(*) FILTER (WHERE (v.w_before, v.customer) < (r.cursor_w, r.cursor_customer))
           FROM pair_rows v WHERE v.merchant = r.merchant)::int
 FROM merchant_rows r
 WHERE r.n > %(upgrade_min)s AND r.weighted > 0
 """
-_AGGREGATE_BY_MERCHANT = _AGGREGATE.format(weight_merchant="h.merchant")
-_AGGREGATE_BY_KIND = _AGGREGATE.format(weight_merchant="''")
 
-# The count at a rank from the top, through pairs_by_count (1% deep).
-_COUNTS_AT = """
-SELECT n FROM txnpipe.pairs WHERE source_id = %s AND merchant = %s AND n > 0
+# Counts at ranks from the top, through pairs_by_top_count (1% deep), or (when the floor
+# is missing or too high) over all the merchant's pairs, read once, and the floor reset.
+_TOP_COUNTS_AT = """
+SELECT top_n FROM txnpipe.pairs WHERE source_id = %s AND merchant = %s AND top_n IS NOT NULL
+ORDER BY top_n DESC OFFSET %s LIMIT %s
+"""
+_ALL_COUNTS_AT = """
+SELECT n FROM txnpipe.pairs WHERE source_id = %s AND merchant = %s
 ORDER BY n DESC OFFSET %s LIMIT %s
+"""
+_SET_COUNT_FLOOR = """
+UPDATE txnpipe.pairs SET top_n = CASE WHEN n >= %(floor)s THEN n END
+WHERE source_id = %(sid)s AND merchant = %(merchant)s
+  AND top_n IS DISTINCT FROM CASE WHEN n >= %(floor)s THEN n END
+"""
+_RAISE_COUNT_FLOOR = """
+UPDATE txnpipe.pairs SET top_n = NULL
+WHERE source_id = %(sid)s AND merchant = %(merchant)s AND top_n < %(floor)s
 """
 # Mean-weight keys (w, customer) through pairs_by_mean_weight: from the bottom (a merchant's
 # first evaluation), or stepping up or down from a cursor key.
@@ -255,9 +321,11 @@ ORDER BY w DESC, customer DESC OFFSET %s LIMIT %s
 _RECORD_DETECTIONS = """
 WITH cursors AS (
     UPDATE txnpipe.merchants m
-    SET cursor_w = c.w, cursor_customer = c.customer, cursor_below = c.below
+    SET cursor_w = c.w, cursor_customer = c.customer, cursor_below = c.below,
+        count_floor = c.floor
     FROM unnest(%(upgrade_merchants)s::text[], %(cursor_w)s::float8[],
-                %(cursor_customer)s::text[], %(cursor_below)s::int[]) AS c(merchant, w, customer, below)
+                %(cursor_customer)s::text[], %(cursor_below)s::int[], %(floor)s::int[])
+        AS c(merchant, w, customer, below, floor)
     WHERE m.source_id = %(sid)s AND m.merchant = c.merchant
 ), thresholds AS (
     SELECT * FROM unnest(%(upgrade_merchants)s::text[], %(min_n)s::int[], %(tw)s::float8[])
@@ -266,7 +334,7 @@ WITH cursors AS (
     SELECT 1 AS pattern, p.merchant, p.customer
     FROM thresholds t
     JOIN txnpipe.pairs p ON p.source_id = %(sid)s AND p.merchant = t.merchant
-                        AND p.n >= t.min_n AND p.n > 0
+                        AND p.top_n >= t.min_n
     WHERE p.w <= t.tw + %(eps)s
   UNION ALL
     SELECT * FROM unnest(%(pattern)s::smallint[], %(merchant)s::text[], %(customer)s::text[])
@@ -357,20 +425,17 @@ class PgApplySession:
     ) -> int:
         lo = chunk * settings.chunk_rows
         params = {"sid": self.sid, "chunk": chunk, "lo": lo, "hi": lo + settings.chunk_rows}
+        _write_history(self.conn, self.sid, chunk, transactions, self.by_merchant)
         cur = self.conn.cursor()
-        with cur.copy(_COPY_HISTORY) as copy:
-            copy.write(_history_text(self.sid, chunk, transactions))
-        cur.execute(_NEW_CUSTOMERS, params)
-        statement = _AGGREGATE_BY_MERCHANT if self.by_merchant else _AGGREGATE_BY_KIND
         found = cur.execute(
-            statement, {**params, **_rule_params(settings), "inline": upgrade_inline}
+            _AGGREGATE, {**params, **_rule_params(settings), "inline": upgrade_inline}
         ).fetchall()
         others = [(pattern, m, c) for pattern, m, c, *_ in found if pattern != 1]
         upgrades = [
-            (m, self._count_threshold(m, customers, settings.upgrade_count_percentile),
+            (m, *self._count_threshold(m, customers, settings.upgrade_count_percentile, floor),
              *self._weight_threshold(m, weighted, settings.upgrade_weight_percentile,
                                      None if below is None else _Cursor(cw, cc, below)))
-            for pattern, m, _, customers, weighted, cw, cc, below in found
+            for pattern, m, _, customers, weighted, floor, cw, cc, below in found
             if pattern == 1 and upgrade_inline
         ]  # fmt: skip
         row = cur.execute(
@@ -380,10 +445,11 @@ class PgApplySession:
                 "eps": EPS,
                 "upgrade_merchants": [u[0] for u in upgrades],
                 "min_n": [least_count_at_least(u[1]) for u in upgrades],
-                "tw": [u[2] for u in upgrades],
-                "cursor_w": [u[3].w for u in upgrades],
-                "cursor_customer": [u[3].customer for u in upgrades],
-                "cursor_below": [u[3].below for u in upgrades],
+                "floor": [u[2] for u in upgrades],
+                "tw": [u[3] for u in upgrades],
+                "cursor_w": [u[4].w for u in upgrades],
+                "cursor_customer": [u[4].customer for u in upgrades],
+                "cursor_below": [u[4].below for u in upgrades],
                 "pattern": [r[0] for r in others],
                 "merchant": [r[1] for r in others],
                 "customer": [r[2] for r in others],
@@ -400,13 +466,29 @@ class PgApplySession:
         return count
 
 
-    def _count_threshold(self, merchant: str, count: int, p: float) -> float:
+    def _count_threshold(
+        self, merchant: str, count: int, p: float, floor: int | None
+    ) -> tuple[float, int]:
         """``percentile_cont(p)`` of a merchant's counts, from the two ranks it interpolates
-        (read from the top: p is near 1)."""
+        (read from the top: p is near 1), and the count floor to keep.
+
+        Only pairs at or above the floor are indexed by count. The floor is set at 90% of
+        the threshold and raised when the threshold has grown past it by a quarter; when
+        the ranks fall below it (or the merchant has none yet), every pair is read once.
+        """
         lo, hi, fraction = percentile_ranks(p, count)
-        rows = self.conn.execute(_COUNTS_AT, (self.sid, merchant, count - 1 - hi, hi - lo + 1))
-        values = [float(v) for (v,) in rows.fetchall()]
-        return interpolate(values[-1], values[0], fraction)
+        args = (self.sid, merchant, count - 1 - hi, hi - lo + 1)
+        rows = self.conn.execute(_TOP_COUNTS_AT, args).fetchall() if floor is not None else []
+        if len(rows) != hi - lo + 1:
+            rows = self.conn.execute(_ALL_COUNTS_AT, args).fetchall()
+            floor = None
+        threshold = interpolate(float(rows[-1][0]), float(rows[0][0]), fraction)
+        if floor is None or floor < 0.8 * threshold:
+            wanted = max(1, math.floor(0.9 * threshold))
+            query = _SET_COUNT_FLOOR if floor is None else _RAISE_COUNT_FLOOR
+            self.conn.execute(query, {"sid": self.sid, "merchant": merchant, "floor": wanted})
+            floor = wanted
+        return threshold, floor
 
     def _weight_threshold(
         self, merchant: str, count: int, p: float, cursor: _Cursor | None
@@ -447,6 +529,16 @@ class _Cursor:
     w: float
     customer: str
     below: int
+
+
+def _has_record(conn: psycopg.Connection, sid: int, record: int) -> bool:
+    """Whether a chunk is in the history already: it is written in one transaction, so
+    its first accepted record stands for all of them."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT FROM txnpipe.history WHERE source_id = %s AND record = %s)",
+        (sid, record),
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def _rule_params(settings: Settings) -> dict[str, float | int]:
@@ -519,9 +611,33 @@ class PgFlushSession:
 @dataclass
 class PgDetectorState:
     conn: psycopg.Connection
+    # A second connection for ``stage``, used by the prefetch thread only; without one the
+    # history is written inside each chunk's apply.
+    staging: Callable[[], psycopg.Connection] | None = None
 
     def __post_init__(self) -> None:
         self._ids: dict[str, int] = {}
+        self._layouts: dict[str, tuple[int, bool]] = {}
+
+    def stage(self, source: str, chunk: int, transactions: Sequence[Transaction]) -> None:
+        if self.staging is None or not transactions:
+            return
+        conn = self.staging()
+        if source not in self._layouts:
+            row = conn.execute(
+                "SELECT d.source_id, d.weights_layout FROM txnpipe.detector_state d"
+                " JOIN txnpipe.sources s USING (source_id) WHERE s.name = %s",
+                (source,),
+            ).fetchone()
+            if row is None or row[1] is None:
+                return  # no weights loaded yet: the apply writes the history itself
+            self._layouts[source] = (int(row[0]), row[1] == "banksim")
+        sid, by_merchant = self._layouts[source]
+        try:
+            with conn.transaction():
+                _write_history(conn, sid, chunk, transactions, by_merchant)
+        except psycopg.errors.UniqueViolation:
+            pass  # another detector staged the same chunk first: its rows are the same
 
     def _sid(self, source: str) -> int:
         if source not in self._ids:

@@ -74,13 +74,15 @@ CREATE TABLE IF NOT EXISTS txnpipe.history (
     value       double precision NOT NULL,
     gender      text COLLATE "C" NOT NULL,
     kind        text COLLATE "C" NOT NULL,
+    weight      double precision,  -- the record's importance weight, NULL when it has none
     PRIMARY KEY (source_id, record)
 );
 
 CREATE TABLE IF NOT EXISTS txnpipe.customers (
     source_id   int NOT NULL,
     customer    text COLLATE "C" NOT NULL,
-    gender      text COLLATE "C" NOT NULL,
+    gender      text COLLATE "C" NOT NULL,  -- from the customer's first accepted record
+    first_record bigint,
     PRIMARY KEY (source_id, customer)
 );
 
@@ -92,17 +94,20 @@ CREATE TABLE IF NOT EXISTS txnpipe.pairs (
     value_sum   double precision NOT NULL,
     weight_sum  double precision NOT NULL,
     weighted    int NOT NULL,
-    w           double precision,  -- weight_sum / weighted, NULL while weighted = 0
+    w           double precision,  -- the mean weight, NULL while weighted = 0
     w_before    double precision,  -- w before the row's last update (moves the rank cursor)
+    top_n       int,               -- n, when n reaches the merchant's count_floor
     first_chunk int NOT NULL DEFAULT -1,  -- the chunk that created the pair
     PRIMARY KEY (source_id, merchant, customer)
-);
--- PatId1 reads the value at a rank of a merchant's counts (from the top: 1%) and of its
--- mean weights (from the bottom: 20%), and the customers at the top counts, by index range
--- scans instead of sorting every customer on every chunk. Both are partial so that the
--- planner never picks them for a (merchant, customer) lookup.
-CREATE INDEX IF NOT EXISTS pairs_by_count
-    ON txnpipe.pairs (source_id, merchant, n) WHERE n > 0;
+) WITH (fillfactor = 80);
+-- Every chunk updates about as many pairs as it has records, so those updates must stay
+-- HOT (no index entry rewritten): no index holds n, and w only changes when a pair's mean
+-- weight does. PatId1 still reads the value at a rank of a merchant's counts (from the
+-- top: 1%) and of its mean weights (from the bottom: 20%), and the customers at the top
+-- counts, by index range scans instead of sorting every customer on every chunk: top_n
+-- copies n only for the few pairs at or above a floor set a little under the count
+-- threshold. Both indexes are partial, so the planner never picks them for a
+-- (merchant, customer) lookup; they are made below, after the upgrade of older databases.
 
 -- The weight rank is 20% deep: reading it from the bottom on every chunk would cost more
 -- as a merchant gains customers. A cursor remembers where the last evaluation found it:
@@ -119,12 +124,14 @@ CREATE TABLE IF NOT EXISTS txnpipe.merchants (
     cursor_w    double precision,
     cursor_customer text COLLATE "C",
     cursor_below int,
+    count_floor int,  -- pairs of this merchant with n >= count_floor have top_n set
     PRIMARY KEY (source_id, merchant)
 );
 
--- Databases made by txnpipe 0.1 (pairs indexed by the expression weight_sum / weighted):
--- the mean weight becomes a column, computed as the expression was, and the cursors start
--- empty (the first evaluation reads the rank from the bottom once).
+-- Databases made by txnpipe 0.1 (pairs indexed by n and by weight_sum / weighted, history
+-- without weights; every row in it is applied already): the
+-- new columns are filled as the code would have, the cursors and floors start empty (the
+-- first evaluation of a merchant reads its ranks in full once).
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM information_schema.columns
@@ -132,14 +139,22 @@ BEGIN
     THEN
         ALTER TABLE txnpipe.pairs ADD COLUMN w double precision,
                                   ADD COLUMN w_before double precision,
+                                  ADD COLUMN top_n int,
                                   ADD COLUMN first_chunk int NOT NULL DEFAULT -1;
+        ALTER TABLE txnpipe.pairs SET (fillfactor = 80);
+        ALTER TABLE txnpipe.history ADD COLUMN weight double precision;
+        ALTER TABLE txnpipe.customers ADD COLUMN first_record bigint;
         UPDATE txnpipe.pairs SET w = weight_sum / weighted WHERE weighted > 0;
         DROP INDEX IF EXISTS txnpipe.pairs_by_weight;
+        DROP INDEX IF EXISTS txnpipe.pairs_by_count;
         ALTER TABLE txnpipe.merchants ADD COLUMN cursor_w double precision,
                                       ADD COLUMN cursor_customer text COLLATE "C",
-                                      ADD COLUMN cursor_below int;
+                                      ADD COLUMN cursor_below int,
+                                      ADD COLUMN count_floor int;
     END IF;
 END $$;
+CREATE INDEX IF NOT EXISTS pairs_by_top_count
+    ON txnpipe.pairs (source_id, merchant, top_n) WHERE top_n IS NOT NULL;
 CREATE INDEX IF NOT EXISTS pairs_by_mean_weight
     ON txnpipe.pairs (source_id, merchant, w, customer) WHERE w IS NOT NULL;
 

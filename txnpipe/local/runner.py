@@ -28,7 +28,7 @@ from txnpipe.adapters.s3store import S3Store
 from txnpipe.chunker import RangeReader, TickReport, run_tick
 from txnpipe.detector import Detector, DetectorReport
 from txnpipe.errors import TxnpipeError
-from txnpipe.events import chunk_refs, s3_keys
+from txnpipe.events import chunk_refs
 from txnpipe.inputs import InputFiles
 from txnpipe.keys import ChunkRef
 from txnpipe.local import services
@@ -145,23 +145,22 @@ class _Stream:
     engine: LocalUpgradeEngine | None
     chaos: Chaos | None
     progress: Progress
-    out: Path
     failure: _Failure = field(default_factory=_Failure)
     ended: threading.Event = field(default_factory=threading.Event)
     inbox: queue.Queue[list[ChunkRef]] = field(default_factory=queue.Queue)
-    landed: queue.Queue[str] = field(default_factory=queue.Queue)
 
     def __post_init__(self) -> None:
         self.fault = self.chaos.fault if self.chaos else no_fault
         self.chunker_db = _Container(self.db_url)
         self.detector_db = _Container(self.db_url)
+        self.staging_db = _Container(self.db_url)
         self.total_hint = 1
 
     def run(self, total_hint: int) -> None:
         self.total_hint = total_hint
         threads = [
             threading.Thread(target=self.failure.guard(fn), name=fn.__name__, daemon=True)
-            for fn in (self.chunker, self.receiver, self.detector, self.copier)
+            for fn in (self.chunker, self.receiver, self.detector)
         ]
         for t in threads:
             t.start()
@@ -213,22 +212,7 @@ class _Stream:
                        for i, m in enumerate(messages)]  # fmt: skip
             self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
             for m in messages:
-                event = json.loads(m["Body"])
-                self.inbox.put(chunk_refs(event))
-                for _, key in s3_keys(event):
-                    self.landed.put(key)
-
-    def copier(self) -> None:
-        """Chunks copied to the output folder as they land, while the detector waits on
-        PostgreSQL, rather than all at the end (``_download`` then skips what is here)."""
-        while not self.failure.stop.is_set():
-            try:
-                key = self.landed.get(timeout=0.2)
-            except queue.Empty:
-                if self.ended.is_set():
-                    return
-                continue
-            _fetch(self.store, self.out, key)
+                self.inbox.put(chunk_refs(json.loads(m["Body"])))
 
     def detector(self) -> None:
         """Mechanism Y: every event that came in since its last invocation, handed over."""
@@ -266,7 +250,8 @@ class _Stream:
         """One detector invocation: chunk events, or (None) a batch run's completion."""
 
         def once() -> DetectorReport:
-            state = pgstore.PgDetectorState(self.detector_db.connection())
+            state = pgstore.PgDetectorState(self.detector_db.connection(),
+                                            staging=self.staging_db.connection)
             detector = Detector(self.store, state, self.settings, self.importance_key,
                                 fault=self.fault, upgrade_engine=self.engine)  # fmt: skip
             return detector.handle(refs) if refs is not None else detector.poll_upgrades()
@@ -283,7 +268,7 @@ def run(opts: RunOptions, progress: Progress = _quiet) -> RunSummary:
         endpoint = stack.enter_context(services.s3_endpoint(opts.s3_endpoint))
         s3 = services.client("s3", endpoint)
         sqs = services.client("sqs", endpoint)
-        store = S3Store(s3, opts.bucket)
+        store = _CopyingStore(s3, opts.bucket, opts.out)
         queue_url = _prepare_bucket(s3, sqs, opts.bucket, source)
         stack.callback(sqs.delete_queue, QueueUrl=queue_url)
         input_key = f"inputs/{opts.inputs.transactions.name}"
@@ -299,8 +284,9 @@ def run(opts: RunOptions, progress: Progress = _quiet) -> RunSummary:
         chaos = Chaos(opts.chaos) if opts.chaos is not None else None
         _clear_outputs(opts.out)
         stream = _Stream(source, input_key, importance_key, settings, store, sqs, queue_url,
-                         db_url, engine, chaos, progress, opts.out)  # fmt: skip
+                         db_url, engine, chaos, progress)  # fmt: skip
         stack.callback(stream.detector_db.close)
+        stack.callback(stream.staging_db.close)
         stream.run(opts.inputs.estimated_chunks(settings.chunk_rows))
         with pgstore.connect(db_url) as conn:
             summary = _summarise(conn, source)
@@ -341,29 +327,42 @@ def _prepare_bucket(s3: Any, sqs: Any, bucket: str, source: str) -> str:
     return str(queue_url)
 
 
+@dataclass(frozen=True)
+class _CopyingStore(S3Store):
+    """The bucket, with every output written to ``out`` as well as it is put: copying the
+    outputs at the end would GET each again (``_download`` then only checks them)."""
+
+    out: Path = Path(".")
+
+    def put(self, key: str, data: bytes) -> None:
+        super().put(key, data)
+        if key.startswith(OUTPUT_PREFIXES):
+            _write(self.out, key, data)
+
+
 def _clear_outputs(out: Path) -> None:
     for prefix in OUTPUT_PREFIXES:
         shutil.rmtree(out / prefix, ignore_errors=True)
 
 
-def _fetch(store: S3Store, out: Path, key: str) -> None:
+def _write(out: Path, key: str, data: bytes) -> None:
     target = out / key
     if not target.resolve().is_relative_to(out.resolve()):
         raise TxnpipeError(f"refusing to write {key!r} outside {out}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(store.get(key))
+    target.write_bytes(data)
 
 
 def _download(store: S3Store, out: Path) -> int:
     """Copy the bucket's outputs to ``out`` under the same keys; returns detection files.
 
-    A file already copied during the run is fetched again unless its MD5 is the object's
+    A file copied as it was put is fetched again only if its MD5 is not the object's
     ETag, so what is left in ``out`` is exactly what the bucket holds.
     """
     listed = {key: etag for prefix in OUTPUT_PREFIXES for key, etag in store.etags(prefix).items()}
     missing = [key for key, etag in listed.items() if not _holds(out / key, etag)]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda key: _fetch(store, out, key), missing))
+        list(pool.map(lambda key: _write(out, key, store.get(key)), missing))
     return sum(key.startswith("detections/") for key in listed)
 
 

@@ -44,12 +44,24 @@ def postgres(url: str | None, data_dir: Path | None = None) -> Iterator[str]:
             pgdata = str(data_dir.resolve())
         server = pgserver.get_server(pgdata, cleanup_mode="stop")
         url = server.get_uri()
+        _local_settings(url)
         _EMBEDDED[url] = server
         try:
             yield url
         finally:
             _EMBEDDED.pop(url, None)
             server.cleanup()
+
+
+def _local_settings(url: str) -> None:
+    """A commit of the embedded server does not wait for its WAL to reach the disk: a
+    crash of the process loses nothing, one of the machine can lose the last commits
+    (which the pipeline then applies again). A server given by URL keeps its own."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET synchronous_commit = off")
+        conn.execute("SELECT pg_reload_conf()")
 
 
 def restart_postgres(url: str) -> bool:
