@@ -6,6 +6,7 @@ import random
 from dataclasses import replace
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.conftest import detection_files
@@ -189,3 +190,31 @@ def test_two_chunker_ticks_at_once_never_write_a_chunk_twice(
     keys = kit.chunk_keys(len(expected))
     assert set(puts) == set(keys) and set(puts.values()) == {1}
     assert [kit.store.get(k) for k in keys[:-1]] == expected
+
+
+def test_a_database_made_by_txnpipe_0_1_is_upgraded_in_place(
+    database_url: str, s3_endpoint: str, bucket: str
+) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute((Path(__file__).parent / "schema_0_1.sql").read_text())
+        conn.execute(
+            "INSERT INTO txnpipe.pairs (source_id, merchant, customer, n, value_sum, weight_sum,"
+            " weighted) VALUES (9, 'M', 'C', 2, 3.0, 1.5, 2), (9, 'M', 'D', 1, 1.0, 0, 0)"
+        )
+    with pgstore.connect(database_url) as conn:  # connecting upgrades the schema
+        means = conn.execute(
+            "SELECT customer, w FROM txnpipe.pairs WHERE source_id = 9 ORDER BY customer"
+        ).fetchall()
+        indexes = conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'txnpipe' AND tablename = 'pairs'"
+        ).fetchall()
+    assert means == [("C", 0.75), ("D", None)]
+    assert {name for (name,) in indexes} == {"pairs_pkey", "pairs_by_top_count",
+                                             "pairs_by_mean_weight"}  # fmt: skip
+
+    ds = dataset()
+    kit = Kit.upload(s3_endpoint, bucket, database_url, ds.settings, ds.transactions, ds.importance)
+    keys = kit.chunk_keys(kit.write_all_chunks())
+    with pgstore.connect(database_url) as conn:
+        kit.deliver(conn, keys)
+    assert kit.detection_files() == ds.expected()
