@@ -3,12 +3,18 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from txnpipe.csvscan import iter_records
 from txnpipe.errors import TxnpipeError
-from txnpipe.layouts import Reject, Transaction, parse_transaction, transactions_layout
+from txnpipe.layouts import (
+    Reject,
+    Transaction,
+    parse_line,
+    parse_transaction,
+    transactions_layout,
+)
 
 
 @dataclass(frozen=True)
@@ -22,23 +28,39 @@ class ParsedChunk:
 
 
 def parse_chunk(data: bytes, chunk: int, chunk_rows: int) -> ParsedChunk:
-    records = iter_records(data)
+    lines = _quote_free_lines(data)
+    records: Iterator[bytes | str] = lines if lines is not None else iter_records(data)
     header = next(records, None)
     if header is None:
         raise TxnpipeError(f"chunk {chunk} is empty: no header line")
-    layout = transactions_layout(header)
+    layout = transactions_layout(header.encode("utf-8") if isinstance(header, str) else header)
     first = chunk * chunk_rows
     transactions: list[Transaction] = []
     rejects: list[Reject] = []
-    for i, raw in enumerate(records):
+    for i, record in enumerate(records):
         if i >= chunk_rows:
             raise TxnpipeError(
                 f"chunk {chunk} holds more than chunk_rows={chunk_rows} records; "
                 "the chunker and the detector must share the chunk_rows setting"
             )
-        parsed = parse_transaction(first + i, raw, layout)
+        if isinstance(record, str):
+            parsed = parse_line(first + i, record, layout)
+        else:
+            parsed = parse_transaction(first + i, record, layout)
         (transactions if isinstance(parsed, Transaction) else rejects).append(parsed)
     return ParsedChunk(transactions, rejects)
+
+
+def _quote_free_lines(data: bytes) -> Iterator[str] | None:
+    """The non-empty lines of a chunk that holds no ``"`` and is valid UTF-8, decoded at
+    once (each such line is one record); None for any other chunk."""
+    if b'"' in data:
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return (line for line in text.split("\n") if line and line != "\r")
 
 
 def rejects_csv(rejects: Sequence[Reject]) -> bytes:

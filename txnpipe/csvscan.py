@@ -42,6 +42,8 @@ def scan_records(buf: bytes, eof: bool, limit: int | None = None) -> Scan:
     A record that reaches the end of ``buf`` is only complete when ``eof`` is true;
     otherwise it is left unconsumed so the caller can fetch more bytes and rescan.
     """
+    if b'"' not in buf:
+        return _scan_lines(buf, eof, limit)
     records: list[bytes] = []
     pos = 0
     end = len(buf)
@@ -52,6 +54,25 @@ def scan_records(buf: bytes, eof: bool, limit: int | None = None) -> Scan:
         stop = m.end()
         if stop == end and not buf.endswith(b"\n", pos, stop) and not eof:
             break
+        raw = buf[pos:stop]
+        pos = stop
+        if not is_empty_line(raw):
+            records.append(raw)
+    return Scan(records, pos, pos >= end and eof)
+
+
+def _scan_lines(buf: bytes, eof: bool, limit: int | None) -> Scan:
+    """``scan_records`` for a buffer without quotes, where every line is one record."""
+    records: list[bytes] = []
+    pos, end = 0, len(buf)
+    while pos < end and (limit is None or len(records) < limit):
+        stop = buf.find(b"\n", pos)
+        if stop < 0:
+            if not eof:
+                break
+            stop = end
+        else:
+            stop += 1
         raw = buf[pos:stop]
         pos = stop
         if not is_empty_line(raw):

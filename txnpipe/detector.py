@@ -35,6 +35,9 @@ class DetectorReport:
     upgrade_failures: list[str] = field(default_factory=list)
 
 
+_LOOKAHEAD = 2  # chunks read and staged ahead of the one being applied
+
+
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -113,11 +116,16 @@ class Detector:
     def drain(self, source: str, report: DetectorReport) -> None:
         """Apply every landed chunk that is next in line, one transaction each.
 
-        While PostgreSQL applies chunk k, chunk k+1 (if it has landed) is fetched, parsed
-        and staged into the history on a second thread, so S3, parsing and the history's
-        insert overlap the database work that must follow chunk order.
+        While PostgreSQL applies chunk k, the next landed chunks are fetched and parsed on
+        one thread and staged into the history on another, in chunk order, so S3, parsing
+        and the history's insert overlap the database work that must follow chunk order.
         """
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        with ThreadPoolExecutor(1) as reading, ThreadPoolExecutor(1) as staging:
+
+            def load(chunk: int) -> Future[ParsedChunk]:
+                read = reading.submit(self._read, source, chunk)
+                return staging.submit(self._stage, source, chunk, read)
+
             ahead: dict[int, Future[ParsedChunk]] = {}
             while True:
                 with self.state.apply_session(source) as session:
@@ -126,9 +134,10 @@ class Detector:
                     if chunk not in landed:
                         return
                     y_start = self.clock()
-                    loading = ahead.pop(chunk, None) or pool.submit(self._load, source, chunk)
-                    if chunk + 1 in landed:
-                        ahead[chunk + 1] = pool.submit(self._load, source, chunk + 1)
+                    loading = ahead.pop(chunk, None) or load(chunk)
+                    for later in range(chunk + 1, chunk + 1 + _LOOKAHEAD):
+                        if later in landed and later not in ahead:
+                            ahead[later] = load(later)
                     parsed = loading.result()
                     if parsed.rejects:
                         self.store.put(rejects_key(source, chunk), rejects_csv(parsed.rejects))
@@ -148,9 +157,12 @@ class Detector:
                 report.rejects += len(parsed.rejects)
                 report.detections += found
 
-    def _load(self, source: str, chunk: int) -> ParsedChunk:
+    def _read(self, source: str, chunk: int) -> ParsedChunk:
         data = self.store.get(chunk_key(source, chunk))
-        parsed = parse_chunk(data, chunk, self.settings.chunk_rows)
+        return parse_chunk(data, chunk, self.settings.chunk_rows)
+
+    def _stage(self, source: str, chunk: int, read: Future[ParsedChunk]) -> ParsedChunk:
+        parsed = read.result()
         self.state.stage(source, chunk, parsed.transactions)
         return parsed
 

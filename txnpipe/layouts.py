@@ -136,27 +136,44 @@ def parse_transaction(record: int, raw: bytes, layout: Layout) -> Transaction | 
     if '"' in text:
         fields = [f.decode("utf-8") for f in split_fields(raw)]
     else:
-        fields = (text[:-1] if text.endswith("\n") else text).split(",")
+        fields = text.removesuffix("\n").split(",")
+    return _transaction(record, fields, text, raw, layout)
+
+
+def parse_line(record: int, line: str, layout: Layout) -> Transaction | Reject:
+    """A record already decoded and known to hold no ``"`` (a line without its LF)."""
+    return _transaction(record, line.split(","), line, None, layout)
+
+
+def _transaction(
+    record: int, fields: list[str], text: str, raw: bytes | None, layout: Layout
+) -> Transaction | Reject:
+    def reject(reason: str) -> Reject:
+        return Reject(record, reason, raw if raw is not None else text.encode("utf-8"))
+
     if len(fields) != layout.width:
-        return Reject(record, f"expected {layout.width} fields, found {len(fields)}", raw)
+        return reject(f"expected {layout.width} fields, found {len(fields)}")
     if "\x00" in text:
-        return Reject(record, "contains a NUL character", raw)
+        return reject("contains a NUL character")
     assert layout.merchant is not None and layout.gender is not None
     customer = clean(fields[layout.customer])
     if not customer:
-        return Reject(record, "empty customer", raw)
+        return reject("empty customer")
     merchant = clean(fields[layout.merchant])
     if not merchant:
-        return Reject(record, "empty merchant", raw)
-    text = clean(fields[layout.value])
-    value = parse_number(text)
+        return reject("empty merchant")
+    number = clean(fields[layout.value])
+    value = parse_number(number)
     if value is None:
-        return Reject(record, f"value {text[:40]!r} is not a finite number", raw)
+        return reject(f"value {number[:40]!r} is not a finite number")
     if value < 0:
-        return Reject(record, f"value {text[:40]!r} is negative", raw)
+        return reject(f"value {number[:40]!r} is negative")
     kind = clean(fields[layout.kind])
-    if too_long(customer, merchant, kind):
-        return Reject(record, f"customer, merchant or type longer than {MAX_ID_BYTES} bytes", raw)
+    longest = MAX_ID_BYTES // 4  # a length test first: a longer id may still fit in bytes
+    if (len(customer) > longest or len(merchant) > longest or len(kind) > longest) and too_long(
+        customer, merchant, kind
+    ):
+        return reject(f"customer, merchant or type longer than {MAX_ID_BYTES} bytes")
     gender = clean(fields[layout.gender]).upper()
     return Transaction(
         record, customer, merchant, value + 0.0, gender if gender in ("F", "M") else "", kind
@@ -164,7 +181,4 @@ def parse_transaction(record: int, raw: bytes, layout: Layout) -> Transaction | 
 
 
 def too_long(*ids: str) -> bool:
-    for i in ids:  # a cheap length test first: this runs for every record
-        if len(i) > MAX_ID_BYTES // 4 and len(i.encode()) > MAX_ID_BYTES:
-            return True
-    return False
+    return any(len(i.encode()) > MAX_ID_BYTES for i in ids)

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from txnpipe.csvscan import iter_records, scan_records, split_fields
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from txnpipe.csvscan import _RECORD, iter_records, scan_records, split_fields
 
 
 def test_quoted_comma_newline_and_doubled_quote_stay_in_one_record() -> None:
@@ -60,3 +63,32 @@ def test_large_field_is_scanned_without_trouble() -> None:
     big = b"x" * 100_000
     records = list(iter_records(b'a,b\n"' + big + b'",1\n'))
     assert split_fields(records[1]) == [big, b"1"]
+
+
+def _scan_by_pattern(buf: bytes, eof: bool, limit: int | None) -> tuple[list[bytes], int, bool]:
+    """``scan_records`` as the record pattern alone finds it, for any buffer."""
+    records, pos = [], 0
+    while pos < len(buf) and (limit is None or len(records) < limit):
+        stop = _RECORD.match(buf, pos).end()  # type: ignore[union-attr]
+        if stop == len(buf) and not buf.endswith(b"\n", pos, stop) and not eof:
+            break
+        if buf[pos:stop] not in (b"\n", b"\r\n", b"\r", b""):
+            records.append(buf[pos:stop])
+        pos = stop
+    return records, pos, pos >= len(buf) and eof
+
+
+@settings(max_examples=300, derandomize=True)
+@given(
+    st.lists(st.sampled_from([b"a", b"1", b",", b"\n", b"\r", b" ", b"'", b"\xc3\xa9"]),
+             max_size=40),
+    st.booleans(),
+    st.sampled_from([None, 1, 2, 5]),
+)  # fmt: skip
+def test_quote_free_fast_paths_find_what_the_pattern_finds(
+    parts: list[bytes], eof: bool, limit: int | None
+) -> None:
+    buf = b"".join(parts)
+    scan = scan_records(buf, eof=eof, limit=limit)
+    assert (scan.records, scan.consumed, scan.exhausted) == _scan_by_pattern(buf, eof, limit)
+    assert list(iter_records(buf)) == _scan_by_pattern(buf, True, None)[0]

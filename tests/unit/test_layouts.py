@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from txnpipe.errors import TxnpipeError
+from txnpipe.chunkparse import parse_chunk
 from txnpipe.layouts import (
     Reject,
     Transaction,
@@ -88,3 +91,28 @@ def test_weights_mean_of_duplicates_and_skipped_rows() -> None:
     seed = parse_weights(b"CustomerId,transaction_type,weightage\nC1,food,2\nC1,food,3\n")
     assert seed.by_key == {("C1", "", "food"): 2.5}
     assert seed.key_for("C1", "M7", "food") == ("C1", "", "food")
+
+
+@settings(max_examples=200, derandomize=True)
+@given(
+    st.lists(
+        st.lists(st.sampled_from(["C1", "'M2'", " 4.5 ", "-1", "x", "", "f", "M", "\x00",
+                                  "\u00e9", "1e999"]), min_size=4, max_size=6),
+        max_size=12,
+    ),
+    st.sampled_from(["\n", "\r\n"]),
+)  # fmt: skip
+def test_a_quote_free_chunk_parses_as_its_records_one_by_one(
+    rows: list[list[str]], newline: str
+) -> None:
+    """parse_chunk decodes such a chunk at once: the same accepted and rejected records."""
+    header = "CustomerId,MerchantId,transaction_value,gender,transaction_type"
+    data = newline.join([header, *(",".join(r) for r in rows)]).encode() + b"\n"
+    parsed = parse_chunk(data, 2, 20)
+    layout = transactions_layout(SEED)
+    one_by_one = [parse_transaction(40 + i, (",".join(r) + newline).encode(), layout)
+                  for i, r in enumerate(rows)]  # fmt: skip
+    assert parsed.transactions == [t for t in one_by_one if isinstance(t, Transaction)]
+    assert [(r.record, r.reason) for r in parsed.rejects] == [
+        (r.record, r.reason) for r in one_by_one if not isinstance(r, Transaction)
+    ]
