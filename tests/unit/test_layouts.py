@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from txnpipe.errors import TxnpipeError
 from txnpipe.chunkparse import parse_chunk
+from txnpipe.errors import TxnpipeError
 from txnpipe.layouts import (
     Reject,
     Transaction,
