@@ -55,18 +55,20 @@ class Detector:
     def handle(self, refs: Iterable[ChunkRef]) -> DetectorReport:
         """Record what landed, then apply and flush for every source the event touched."""
         report = DetectorReport()
-        sources: list[str] = []
+        landed: dict[str, list[int]] = {}
         for ref in refs:
-            if ref.source not in sources:
-                sources.append(ref.source)
+            if ref.source not in landed:
+                landed[ref.source] = []
                 if self.state.ensure_source(ref.source):
                     rows = weight_rows(self.store.get(self.importance_key))
                     self.state.load_weights(ref.source, rows)
             if ref.chunk is None:
                 self._record_manifest(ref.source)
             else:
-                self.state.record_arrival(ref.source, ref.chunk)
-        for source in sources:
+                landed[ref.source].append(ref.chunk)
+        for source, chunks in landed.items():
+            self.state.record_arrivals(source, chunks)
+        for source in landed:
             self.drain(source, report)
             self.advance_upgrade(source, report)
             self.flush(source, report)

@@ -113,8 +113,10 @@ class PgChunkerState:
 
 _PROGRESS = (
     "SELECT next_chunk, total_chunks, detections, files_written, upgrade_through,"
-    " weights_layout, upgrade_run, upgrade_first, upgrade_last"
-    " FROM txnpipe.detector_state WHERE source_id = %s FOR UPDATE"
+    " weights_layout, upgrade_run, upgrade_first, upgrade_last,"
+    " ARRAY(SELECT a.chunk FROM txnpipe.arrivals a"
+    "       WHERE a.source_id = d.source_id AND a.chunk >= d.next_chunk)"
+    " FROM txnpipe.detector_state d WHERE source_id = %s FOR UPDATE"
 )
 
 # A chunk's records reach the history through a temporary table, so that each is stored
@@ -349,25 +351,26 @@ WITH cursors AS (
                       AND d.pattern = c.pattern AND d.merchant = c.merchant
                       AND d.customer = c.customer)
     RETURNING 1
-)
-SELECT count(*) FROM inserted
-"""
-
-_FINISH_CHUNK = """
-WITH done AS (
+), counted AS (
+    SELECT count(*) AS found FROM inserted
+), done AS (
     DELETE FROM txnpipe.arrivals WHERE source_id = %(sid)s AND chunk = %(chunk)s
     RETURNING arrived_at
 ), logged AS (
     INSERT INTO txnpipe.chunk_log
         (source_id, chunk, arrived_at, y_start, applied_at, records, rejects, detections)
-    VALUES (%(sid)s, %(chunk)s, (SELECT min(arrived_at) FROM done), %(y_start)s,
-            clock_timestamp(), %(records)s, %(rejects)s, %(found)s)
+    SELECT %(sid)s, %(chunk)s, (SELECT min(arrived_at) FROM done), %(y_start)s,
+           clock_timestamp(), %(records)s, %(rejects)s, found
+    FROM counted
 )
 UPDATE txnpipe.detector_state
-SET next_chunk = %(chunk)s + 1, detections = detections + %(found)s,
+SET next_chunk = %(chunk)s + 1, detections = detections + (SELECT found FROM counted),
     upgrade_through = CASE WHEN %(inline)s THEN %(chunk)s ELSE upgrade_through END
 WHERE source_id = %(sid)s
+RETURNING (SELECT found FROM counted)
 """
+
+
 
 # PatId1 from a batch run: each key at its first point in the run, unless already emitted,
 # numbered after what is recorded so far; YStartTime is that of the point's chunk.
@@ -405,13 +408,11 @@ class PgApplySession:
     sid: int
     progress: StreamProgress
     by_merchant: bool
+    landed: set[int]
+    staged: set[int]  # chunks whose history this detector's prefetch thread has written
 
     def arrivals(self) -> set[int]:
-        rows = self.conn.execute(
-            "SELECT chunk FROM txnpipe.arrivals WHERE source_id = %s AND chunk >= %s",
-            (self.sid, self.progress.next_chunk),
-        ).fetchall()
-        return {chunk for (chunk,) in rows}
+        return self.landed
 
     def apply(
         self,
@@ -425,7 +426,8 @@ class PgApplySession:
     ) -> int:
         lo = chunk * settings.chunk_rows
         params = {"sid": self.sid, "chunk": chunk, "lo": lo, "hi": lo + settings.chunk_rows}
-        _write_history(self.conn, self.sid, chunk, transactions, self.by_merchant)
+        if chunk not in self.staged:
+            _write_history(self.conn, self.sid, chunk, transactions, self.by_merchant)
         cur = self.conn.cursor()
         found = cur.execute(
             _AGGREGATE, {**params, **_rule_params(settings), "inline": upgrade_inline}
@@ -455,15 +457,12 @@ class PgApplySession:
                 "customer": [r[2] for r in others],
                 "base": self.progress.detections,
                 "y_start": y_start,
+                "records": records,
+                "rejects": rejects,
+                "inline": upgrade_inline,
             },
         ).fetchone()
-        count = int(row[0]) if row else 0
-        cur.execute(
-            _FINISH_CHUNK,
-            {**params, "y_start": y_start, "records": records, "rejects": rejects, "found": count,
-             "inline": upgrade_inline},
-        )  # fmt: skip
-        return count
+        return int(row[0]) if row else 0
 
 
     def _count_threshold(
@@ -520,6 +519,14 @@ class PgApplySession:
     def _keys(self, query: str, *args: object) -> list[tuple[float, str]]:
         rows = self.conn.execute(query, (self.sid, *args)).fetchall()
         return [(float(w), str(c)) for w, c in rows]
+
+
+@dataclass(frozen=True)
+class _Progress:
+    stream: StreamProgress
+    layout: str | None
+    run: UpgradeRun | None
+    landed: set[int]
 
 
 @dataclass(frozen=True)
@@ -618,6 +625,7 @@ class PgDetectorState:
     def __post_init__(self) -> None:
         self._ids: dict[str, int] = {}
         self._layouts: dict[str, tuple[int, bool]] = {}
+        self._staged: dict[str, set[int]] = {}
 
     def stage(self, source: str, chunk: int, transactions: Sequence[Transaction]) -> None:
         if self.staging is None or not transactions:
@@ -638,6 +646,7 @@ class PgDetectorState:
                 _write_history(conn, sid, chunk, transactions, by_merchant)
         except psycopg.errors.UniqueViolation:
             pass  # another detector staged the same chunk first: its rows are the same
+        self._staged.setdefault(source, set()).add(chunk)
 
     def _sid(self, source: str) -> int:
         if source not in self._ids:
@@ -689,13 +698,14 @@ class PgDetectorState:
                 (weights.layout, sid),
             )
 
-    def record_arrival(self, source: str, chunk: int) -> None:
+    def record_arrivals(self, source: str, chunks: Sequence[int]) -> None:
         self.conn.execute(
             "INSERT INTO txnpipe.arrivals (source_id, chunk)"
-            " SELECT %(sid)s, %(chunk)s FROM txnpipe.detector_state"
-            " WHERE source_id = %(sid)s AND next_chunk <= %(chunk)s"
+            " SELECT %(sid)s, c.chunk FROM txnpipe.detector_state d,"
+            " unnest(%(chunks)s::int[]) AS c(chunk)"
+            " WHERE d.source_id = %(sid)s AND d.next_chunk <= c.chunk"
             " ON CONFLICT (source_id, chunk) DO NOTHING",
-            {"sid": self._sid(source), "chunk": chunk},
+            {"sid": self._sid(source), "chunks": list(chunks)},
         )
 
     def record_end(self, source: str, chunks: int, records: int) -> None:
@@ -705,33 +715,36 @@ class PgDetectorState:
             (chunks, records, self._sid(source)),
         )
 
-    def _progress(self, sid: int) -> tuple[StreamProgress, str | None, UpgradeRun | None]:
+    def _progress(self, sid: int) -> _Progress:
         row = self.conn.execute(_PROGRESS, (sid,)).fetchone()
         if row is None:
             raise LookupError(f"source {sid} has no detector state")
         run = UpgradeRun(row[6], row[7], row[8]) if row[6] is not None else None
-        return StreamProgress(*row[:5]), row[5], run
+        return _Progress(StreamProgress(*row[:5]), row[5], run, set(row[9]))
 
     @contextmanager
     def apply_session(self, source: str) -> Iterator[PgApplySession]:
         with self.conn.transaction():
             sid = self._sid(source)
-            progress, layout, _ = self._progress(sid)
-            yield PgApplySession(self.conn, sid, progress, by_merchant=layout == "banksim")
+            p = self._progress(sid)
+            staged = self._staged.setdefault(source, set())
+            for chunk in staged.copy():  # the prefetch thread adds to it meanwhile
+                if chunk < p.stream.next_chunk:
+                    staged.discard(chunk)
+            yield PgApplySession(self.conn, sid, p.stream, p.layout == "banksim", p.landed, staged)
 
     @contextmanager
     def flush_session(self, source: str) -> Iterator[PgFlushSession]:
         with self.conn.transaction():
             sid = self._sid(source)
-            progress, _, _ = self._progress(sid)
-            yield PgFlushSession(self.conn, sid, progress)
+            yield PgFlushSession(self.conn, sid, self._progress(sid).stream)
 
     @contextmanager
     def upgrade_session(self, source: str) -> Iterator[PgUpgradeSession]:
         with self.conn.transaction():
             sid = self._sid(source)
-            progress, _, run = self._progress(sid)
-            yield PgUpgradeSession(self.conn, sid, progress, run)
+            p = self._progress(sid)
+            yield PgUpgradeSession(self.conn, sid, p.stream, p.run)
 
     def sources_with_runs(self) -> list[str]:
         rows = self.conn.execute(
