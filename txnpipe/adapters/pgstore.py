@@ -7,8 +7,9 @@ the history. Every value reaches the server as a bound parameter.
 """
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -44,12 +45,15 @@ def ensure_schema(conn: psycopg.Connection) -> None:
 
 
 def source_id(conn: psycopg.Connection, source: str) -> int:
-    """The source's id, registering it on first sight (without rewriting its row later)."""
-    conn.execute(
-        "INSERT INTO txnpipe.sources (name) VALUES (%s) ON CONFLICT (name) DO NOTHING",
-        (source,),
-    )
-    row = conn.execute("SELECT source_id FROM txnpipe.sources WHERE name = %s", (source,)).fetchone()
+    """The source's id, registering it on first sight (one look-up once it is known)."""
+    find = "SELECT source_id FROM txnpipe.sources WHERE name = %s"
+    row = conn.execute(find, (source,)).fetchone()
+    if row is None:
+        conn.execute(
+            "INSERT INTO txnpipe.sources (name) VALUES (%s) ON CONFLICT (name) DO NOTHING",
+            (source,),
+        )
+        row = conn.execute(find, (source,)).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -168,7 +172,7 @@ def _write_history(
         return
     conn.execute(_INCOMING)
     with conn.cursor().copy(_COPY_INCOMING) as copy:
-        copy.write(_incoming_text(transactions))
+        copy.write(_copy_text(transactions))
     statement = _INSERT_HISTORY_BY_MERCHANT if by_merchant else _INSERT_HISTORY_BY_KIND
     conn.execute(statement, {"sid": sid, "chunk": chunk})
     first, last = transactions[0].record, transactions[-1].record
@@ -178,16 +182,16 @@ def _write_history(
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _incoming_text(transactions: Sequence[Transaction]) -> str:
-    """The records in COPY's text format, built in one piece (a row at a time through
-    ``write_row`` cost more than the server's insert). A row whose ids hold a tab,
-    backslash or line break is escaped; ``repr`` of a float reads back to the same value."""
+def _copy_text(rows: Iterable[tuple[str | float | int, ...]]) -> str:
+    """Rows in COPY's text format, built in one piece (a row at a time through ``write_row``
+    costs more than the server's insert). A row whose text holds a tab, backslash or line
+    break is escaped; ``repr`` of a number reads back to the same value."""
     lines = []
-    for t in transactions:
-        line = f"{t.record}\t{t.customer}\t{t.merchant}\t{t.value!r}\t{t.gender}\t{t.kind}"
-        if line.count("\t") != 5 or "\\" in line or "\n" in line or "\r" in line:
-            ids = [v.translate(_COPY_ESCAPES) for v in (t.customer, t.merchant, t.gender, t.kind)]
-            line = f"{t.record}\t{ids[0]}\t{ids[1]}\t{t.value!r}\t{ids[2]}\t{ids[3]}"
+    for row in rows:
+        values = [v if isinstance(v, str) else repr(v) for v in row]
+        line = "\t".join(values)
+        if line.count("\t") != len(values) - 1 or "\\" in line or "\n" in line or "\r" in line:
+            line = "\t".join(v.translate(_COPY_ESCAPES) for v in values)
         lines.append(line)
     lines.append("")
     return "\n".join(lines)
@@ -369,8 +373,6 @@ SET next_chunk = %(chunk)s + 1, detections = detections + (SELECT found FROM cou
 WHERE source_id = %(sid)s
 RETURNING (SELECT found FROM counted)
 """
-
-
 
 # PatId1 from a batch run: each key at its first point in the run, unless already emitted,
 # numbered after what is recorded so far; YStartTime is that of the point's chunk.
@@ -684,8 +686,9 @@ class PgDetectorState:
             with self.conn.cursor().copy(
                 "COPY weights_in (customer, merchant, kind, weight) FROM STDIN"
             ) as copy:
-                for values in weights:
-                    copy.write_row(values)
+                rows = iter(weights)
+                while batch := list(itertools.islice(rows, 10_000)):  # memory stays flat
+                    copy.write(_copy_text(batch))
             self.conn.execute(
                 "INSERT INTO txnpipe.weights (source_id, customer, merchant, kind, weight)"
                 " SELECT %s, customer, merchant, kind, avg(weight) FROM weights_in"
