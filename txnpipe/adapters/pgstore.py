@@ -466,7 +466,6 @@ class PgApplySession:
         ).fetchone()
         return int(row[0]) if row else 0
 
-
     def _count_threshold(
         self, merchant: str, count: int, p: float, floor: int | None
     ) -> tuple[float, int]:
