@@ -428,7 +428,9 @@ class PgApplySession:
     ) -> int:
         lo = chunk * settings.chunk_rows
         params = {"sid": self.sid, "chunk": chunk, "lo": lo, "hi": lo + settings.chunk_rows}
-        if chunk not in self.staged:
+        if chunk in self.staged:
+            self.staged.discard(chunk)
+        else:
             _write_history(self.conn, self.sid, chunk, transactions, self.by_merchant)
         cur = self.conn.cursor()
         found = cur.execute(
@@ -730,9 +732,6 @@ class PgDetectorState:
             sid = self._sid(source)
             p = self._progress(sid)
             staged = self._staged.setdefault(source, set())
-            for chunk in staged.copy():  # the prefetch thread adds to it meanwhile
-                if chunk < p.stream.next_chunk:
-                    staged.discard(chunk)
             yield PgApplySession(self.conn, sid, p.stream, p.layout == "banksim", p.landed, staged)
 
     @contextmanager
