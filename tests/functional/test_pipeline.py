@@ -209,7 +209,7 @@ def test_a_database_made_by_txnpipe_0_1_is_upgraded_in_place(
             "SELECT indexname FROM pg_indexes WHERE schemaname = 'txnpipe' AND tablename = 'pairs'"
         ).fetchall()
     assert means == [("C", 0.75), ("D", None)]
-    assert {name for (name,) in indexes} == {"pairs_pkey", "pairs_by_top_count",
+    assert {name for (name,) in indexes} == {"pairs_pkey", "pairs_by_top_key",
                                              "pairs_by_mean_weight"}  # fmt: skip
 
     ds = dataset()

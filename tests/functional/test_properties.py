@@ -55,16 +55,63 @@ def test_random_streams_equal_the_reference(
     case: tuple[str, str, Settings], tmp_path: Path, database_url: str, s3_endpoint: str,
     bucket: str,
 ) -> None:  # fmt: skip
+    data, _, chosen = case
+    kit, keys = _chunked(case, tmp_path, database_url, s3_endpoint, bucket)
+    assert [kit.store.get(k) for k in keys[:-1]] == reference_chunks(data.encode(),
+                                                                     chosen.chunk_rows)  # fmt: skip
+    with pgstore.connect(database_url) as conn:
+        kit.deliver(conn, keys[::-1])  # the events in reverse order
+    assert kit.detection_files() == reference_detections(data.encode(), case[1].encode(),
+                                                         chosen.as_dict())  # fmt: skip
+
+
+def _chunked(
+    case: tuple[str, str, Settings], tmp_path: Path, database_url: str, s3_endpoint: str,
+    bucket: str,
+) -> tuple[Kit, list[str]]:  # fmt: skip
+    """The case's files uploaded as a new source (same database) and chunked."""
     data, importance, chosen = case
-    name = f"p{uuid.uuid4().hex[:10]}"  # a new source per example, same database
+    name = f"p{uuid.uuid4().hex[:10]}"
     tx, imp = tmp_path / f"{name}.csv", tmp_path / f"{name}_imp.csv"
     tx.write_text(data, encoding="utf-8", newline="")
     imp.write_text(importance, encoding="utf-8")
     kit = Kit.upload(s3_endpoint, bucket, database_url, chosen, tx, imp)
-    keys = kit.chunk_keys(kit.write_all_chunks())
-    assert [kit.store.get(k) for k in keys[:-1]] == reference_chunks(tx.read_bytes(),
-                                                                     chosen.chunk_rows)  # fmt: skip
+    return kit, kit.chunk_keys(kit.write_all_chunks())
+
+
+@st.composite
+def upgrade_streams(draw: st.DrawFn) -> tuple[str, str, Settings]:
+    """Longer streams over a few merchants and many customers, whose weights differ by kind,
+    so PatId1's thresholds rise and fall from one chunk to the next (each evaluation only
+    reads what moved since the last one)."""
+    customers = [f"C{i}" for i in range(draw(st.integers(3, 15)))]
+    records = draw(st.lists(st.tuples(
+        st.sampled_from(customers), st.sampled_from(["M1", "M2"]), st.sampled_from(["a", "b", "c"]),
+    ), min_size=20, max_size=300))  # fmt: skip
+    lines = [f"{c},{m},10,F,{k}\n" for c, m, k in records]
+    importance = "CustomerId,transaction_type,weightage\n" + "".join(
+        f"{c},{k},{draw(st.sampled_from(['0.5', '1', '2', '3.25']))}\n"
+        for c in customers for k in ("a", "b", "c") if draw(st.booleans())
+    )
+    chosen = Settings(
+        chunk_rows=draw(st.integers(1, 8)),
+        upgrade_min_merchant_txns=draw(st.integers(0, 10)),
+        upgrade_count_percentile=draw(st.sampled_from([0.3, 0.5, 0.75, 0.9])),
+        upgrade_weight_percentile=draw(st.sampled_from([0.2, 0.5, 0.8])),
+    )
+    return HEADER + "".join(lines), importance, chosen
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(case=upgrade_streams())
+def test_moving_upgrade_thresholds_equal_the_reference(
+    case: tuple[str, str, Settings], tmp_path: Path, database_url: str, s3_endpoint: str,
+    bucket: str,
+) -> None:  # fmt: skip
+    data, importance, chosen = case
+    kit, keys = _chunked(case, tmp_path, database_url, s3_endpoint, bucket)
     with pgstore.connect(database_url) as conn:
-        kit.deliver(conn, keys[::-1])  # the events in reverse order
-    expected = reference_detections(tx.read_bytes(), imp.read_bytes(), chosen.as_dict())
-    assert kit.detection_files() == expected
+        kit.deliver(conn, keys)
+    assert kit.detection_files() == reference_detections(data.encode(), importance.encode(),
+                                                         chosen.as_dict())  # fmt: skip

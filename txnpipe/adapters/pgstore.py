@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib import resources
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -21,7 +22,7 @@ from psycopg import sql
 from txnpipe.detections import Detection
 from txnpipe.layouts import Transaction
 from txnpipe.ports import Candidate, Pointer, StreamProgress, UpgradeRun
-from txnpipe.rules import EPS, interpolate, least_count_at_least, percentile_ranks
+from txnpipe.rules import EPS, at_most, interpolate, least_count_at_least, percentile_ranks
 from txnpipe.settings import Settings
 from txnpipe.weights import WeightRows
 
@@ -239,10 +240,12 @@ WITH floors AS MATERIALIZED (
                  ELSE (p.weight_sum + EXCLUDED.weight_sum) / (p.weighted + EXCLUDED.weighted)
             END,
         w_before = p.w,
+        n_before = p.n,
         top_n = CASE WHEN p.n + EXCLUDED.n >= (SELECT count_floor FROM floors f
                                                WHERE f.merchant = EXCLUDED.merchant)
                      THEN p.n + EXCLUDED.n END
-    RETURNING merchant, customer, n, value_sum, w, w_before, first_chunk = %(chunk)s AS is_new
+    RETURNING merchant, customer, n, n_before, value_sum, w, w_before,
+              first_chunk = %(chunk)s AS is_new
 ), merchant_rows AS (
     INSERT INTO txnpipe.merchants AS m
         (source_id, merchant, n, customers, weighted, females, males)
@@ -267,35 +270,81 @@ WITH floors AS MATERIALIZED (
         -- a chunk applied without evaluating PatId1 here moves keys the cursor never sees
         cursor_w = CASE WHEN %(inline)s THEN m.cursor_w END,
         cursor_customer = CASE WHEN %(inline)s THEN m.cursor_customer END,
-        cursor_below = CASE WHEN %(inline)s THEN m.cursor_below END
+        cursor_below = CASE WHEN %(inline)s THEN m.cursor_below END,
+        count_cursor_n = CASE WHEN %(inline)s THEN m.count_cursor_n END,
+        count_cursor_customer = CASE WHEN %(inline)s THEN m.count_cursor_customer END,
+        count_cursor_above = CASE WHEN %(inline)s THEN m.count_cursor_above END,
+        last_min_n = CASE WHEN %(inline)s THEN m.last_min_n END,
+        last_tw = CASE WHEN %(inline)s THEN m.last_tw END
     RETURNING merchant, n, customers, weighted, females, males,
-              cursor_w, cursor_customer, cursor_below, count_floor
+              cursor_w, cursor_customer, cursor_below, count_cursor_n, count_cursor_customer,
+              count_cursor_above, count_floor, last_min_n, last_tw
 )
-SELECT 2, merchant, customer, 0, 0, NULL::int, NULL::float8, NULL::text, NULL::int
+SELECT 2, merchant, customer, NULL::int, NULL::int, NULL::int, NULL::float8, NULL::text,
+       NULL::int, NULL::int, NULL::text, NULL::int, NULL::int, NULL::float8, NULL::text[],
+       NULL::int[], NULL::float8[]
 FROM pair_rows
 WHERE n >= %(child_min)s AND value_sum / n < %(child_max)s - %(eps)s
 UNION ALL
-SELECT 3, merchant, '', 0, 0, NULL, NULL, NULL, NULL FROM merchant_rows
+SELECT 3, merchant, '', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL
+FROM merchant_rows
 WHERE females >= %(dei_min)s AND females < %(dei_ratio)s * males - %(eps)s
 UNION ALL
-SELECT 1, r.merchant, NULL, r.customers, r.weighted, r.count_floor, r.cursor_w,
-       r.cursor_customer, r.cursor_below
-       + (SELECT count(*) FILTER (WHERE (v.w, v.customer) < (r.cursor_w, r.cursor_customer))
-               - count(*) FILTER (WHERE (v.w_before, v.customer) < (r.cursor_w, r.cursor_customer))
-          FROM pair_rows v WHERE v.merchant = r.merchant)::int
-FROM merchant_rows r
+-- PatId1's merchants, in one pass over the touched pairs: how many keys the chunk moved
+-- across each cursor, and the touched pairs that may newly hold (at or above the floor)
+SELECT 1, r.merchant, NULL, r.customers, r.weighted, r.count_floor,
+       r.count_cursor_n, r.count_cursor_customer,
+       r.count_cursor_above
+       + (count(*) FILTER (WHERE (v.n, v.customer) > (r.count_cursor_n, r.count_cursor_customer))
+          - count(*) FILTER (WHERE (v.n_before, v.customer)
+                                   > (r.count_cursor_n, r.count_cursor_customer)))::int,
+       r.cursor_w, r.cursor_customer,
+       r.cursor_below
+       + (count(*) FILTER (WHERE (v.w, v.customer) < (r.cursor_w, r.cursor_customer))
+          - count(*) FILTER (WHERE (v.w_before, v.customer) < (r.cursor_w, r.cursor_customer)))::int,
+       r.last_min_n, r.last_tw,
+       array_agg(v.customer) FILTER (WHERE v.n >= r.count_floor AND v.w IS NOT NULL),
+       array_agg(v.n) FILTER (WHERE v.n >= r.count_floor AND v.w IS NOT NULL),
+       array_agg(v.w) FILTER (WHERE v.n >= r.count_floor AND v.w IS NOT NULL)
+FROM merchant_rows r JOIN pair_rows v ON v.merchant = r.merchant
 WHERE r.n > %(upgrade_min)s AND r.weighted > 0
+GROUP BY r.merchant, r.customers, r.weighted, r.count_floor, r.count_cursor_n,
+         r.count_cursor_customer, r.count_cursor_above, r.cursor_w, r.cursor_customer,
+         r.cursor_below, r.last_min_n, r.last_tw
 """
 
-# Counts at ranks from the top, through pairs_by_top_count (1% deep), or (when the floor
-# is missing or too high) over all the merchant's pairs, read once, and the floor reset.
-_TOP_COUNTS_AT = """
-SELECT top_n FROM txnpipe.pairs WHERE source_id = %s AND merchant = %s AND top_n IS NOT NULL
-ORDER BY top_n DESC OFFSET %s LIMIT %s
-"""
+def _rank_branches(kind: str, column: str, descending: bool) -> list[str]:
+    """The reads of one rank index (pairs_by_top_key from the top, pairs_by_mean_weight
+    from the bottom): a page from its first key, from a cursor key on, or before it."""
+    order, back = ("DESC", "ASC") if descending else ("ASC", "DESC")
+    on, before = ("<=", ">") if descending else (">=", "<")
+    cursor = "(r.key::int, r.customer)" if descending else "(r.key, r.customer)"
+    keys = (f"SELECT {column} AS key, customer FROM txnpipe.pairs"
+            f" WHERE source_id = %(sid)s AND merchant = r.merchant AND {column} IS NOT NULL")
+
+    def branch(start: str, where: str, direction: str) -> str:
+        return (f"SELECT r.i, k.* FROM reads r, LATERAL ({keys}{where}"
+                f" ORDER BY {column} {direction}, customer {direction}"
+                f" OFFSET r.skip LIMIT r.take) k WHERE r.kind = '{kind}' AND r.start = '{start}'")
+
+    return [branch("first", "", order),
+            branch("on", f" AND ({column}, customer) {on} {cursor}", order),
+            branch("before", f" AND ({column}, customer) {before} {cursor}", back)]  # fmt: skip
+
+
+# Every rank PatId1 needs for a chunk, read in one round trip: a page of keys per read.
+_READ_RANKS = (
+    "WITH reads AS (SELECT * FROM unnest(%(kind)s::text[], %(merchant)s::text[],"
+    " %(start)s::text[], %(key)s::float8[], %(customer)s::text[], %(skip)s::int[],"
+    " %(take)s::int[]) WITH ORDINALITY AS r(kind, merchant, start, key, customer, skip, take, i))\n"
+    + "\nUNION ALL\n".join(_rank_branches("count", "top_n", descending=True)
+                            + _rank_branches("weight", "w", descending=False))
+)  # fmt: skip
+# Counts from the top over all of a merchant's pairs, when the floor is missing or too high.
 _ALL_COUNTS_AT = """
-SELECT n FROM txnpipe.pairs WHERE source_id = %s AND merchant = %s
-ORDER BY n DESC OFFSET %s LIMIT %s
+SELECT n, customer FROM txnpipe.pairs WHERE source_id = %s AND merchant = %s
+ORDER BY n DESC, customer DESC OFFSET %s LIMIT %s
 """
 _SET_COUNT_FLOOR = """
 UPDATE txnpipe.pairs SET top_n = CASE WHEN n >= %(floor)s THEN n END
@@ -306,43 +355,48 @@ _RAISE_COUNT_FLOOR = """
 UPDATE txnpipe.pairs SET top_n = NULL
 WHERE source_id = %(sid)s AND merchant = %(merchant)s AND top_n < %(floor)s
 """
-# Mean-weight keys (w, customer) through pairs_by_mean_weight: from the bottom (a merchant's
-# first evaluation), or stepping up or down from a cursor key.
-_WEIGHT_KEYS_FROM_BOTTOM = """
-SELECT w, customer FROM txnpipe.pairs
-WHERE source_id = %s AND merchant = %s AND w IS NOT NULL
-ORDER BY w, customer OFFSET %s LIMIT %s
-"""
-_WEIGHT_KEYS_UP = """
-SELECT w, customer FROM txnpipe.pairs
-WHERE source_id = %s AND merchant = %s AND w IS NOT NULL AND (w, customer) >= (%s, %s)
-ORDER BY w, customer OFFSET %s LIMIT %s
-"""
-_WEIGHT_KEYS_DOWN = """
-SELECT w, customer FROM txnpipe.pairs
-WHERE source_id = %s AND merchant = %s AND w IS NOT NULL AND (w, customer) < (%s, %s)
-ORDER BY w DESC, customer DESC OFFSET %s LIMIT %s
-"""
 
+# PatId1 emits a key once, at the first point where it holds, so an evaluation only reads
+# the pairs that may hold now and did not at the merchant's last evaluation: those the
+# chunk touched (passed in with PatId2 and PatId3), those whose count lies between the
+# new count threshold and a higher last one, those whose mean weight lies between the
+# last weight threshold and a higher new one. Every pair at the thresholds is read only
+# when the last ones are unknown. Each range is an index range scan.
 _RECORD_DETECTIONS = """
-WITH cursors AS (
+WITH thresholds AS (
+    SELECT * FROM unnest(%(upgrade_merchants)s::text[], %(min_n)s::int[], %(tw)s::float8[],
+                         %(last_min_n)s::int[], %(last_tw)s::float8[], %(floor)s::int[],
+                         %(cursor_w)s::float8[], %(cursor_customer)s::text[],
+                         %(cursor_below)s::int[], %(count_cursor_n)s::int[],
+                         %(count_cursor_customer)s::text[], %(count_cursor_above)s::int[])
+        AS t(merchant, min_n, tw, last_min_n, last_tw, floor, cursor_w, cursor_customer,
+             cursor_below, count_cursor_n, count_cursor_customer, count_cursor_above)
+), kept AS (
     UPDATE txnpipe.merchants m
-    SET cursor_w = c.w, cursor_customer = c.customer, cursor_below = c.below,
-        count_floor = c.floor
-    FROM unnest(%(upgrade_merchants)s::text[], %(cursor_w)s::float8[],
-                %(cursor_customer)s::text[], %(cursor_below)s::int[], %(floor)s::int[])
-        AS c(merchant, w, customer, below, floor)
-    WHERE m.source_id = %(sid)s AND m.merchant = c.merchant
-), thresholds AS (
-    SELECT * FROM unnest(%(upgrade_merchants)s::text[], %(min_n)s::int[], %(tw)s::float8[])
-        AS t(merchant, min_n, tw)
-), candidates AS (
-    SELECT 1 AS pattern, p.merchant, p.customer
+    SET cursor_w = t.cursor_w, cursor_customer = t.cursor_customer,
+        cursor_below = t.cursor_below, count_cursor_n = t.count_cursor_n,
+        count_cursor_customer = t.count_cursor_customer,
+        count_cursor_above = t.count_cursor_above, count_floor = t.floor,
+        last_min_n = t.min_n, last_tw = t.tw
     FROM thresholds t
-    JOIN txnpipe.pairs p ON p.source_id = %(sid)s AND p.merchant = t.merchant
-                        AND p.top_n >= t.min_n
+    WHERE m.source_id = %(sid)s AND m.merchant = t.merchant
+), candidates AS (
+    SELECT 1 AS pattern, t.merchant, p.customer
+    FROM thresholds t,
+         LATERAL (SELECT customer, w FROM txnpipe.pairs
+                  WHERE source_id = %(sid)s AND merchant = t.merchant AND top_n >= t.min_n
+                    AND top_n < coalesce(t.last_min_n, 2147483647)
+                  OFFSET 0) p  -- a range of pairs_by_top_key, whatever the planner guesses
     WHERE p.w <= t.tw + %(eps)s
-  UNION ALL
+  UNION
+    SELECT 1, t.merchant, p.customer
+    FROM thresholds t,
+         LATERAL (SELECT customer, top_n FROM txnpipe.pairs
+                  WHERE source_id = %(sid)s AND merchant = t.merchant
+                    AND w > t.last_tw + %(eps)s AND w <= t.tw + %(eps)s
+                  OFFSET 0) p  -- a range of pairs_by_mean_weight
+    WHERE p.top_n >= t.min_n
+  UNION
     SELECT * FROM unnest(%(pattern)s::smallint[], %(merchant)s::text[], %(customer)s::text[])
 ), inserted AS (
     INSERT INTO txnpipe.detections
@@ -436,26 +490,28 @@ class PgApplySession:
         found = cur.execute(
             _AGGREGATE, {**params, **_rule_params(settings), "inline": upgrade_inline}
         ).fetchall()
+        if not upgrade_inline:  # PatId1 is left to the batch engine
+            found = [row for row in found if row[0] != 1]
         others = [(pattern, m, c) for pattern, m, c, *_ in found if pattern != 1]
-        upgrades = [
-            (m, *self._count_threshold(m, customers, settings.upgrade_count_percentile, floor),
-             *self._weight_threshold(m, weighted, settings.upgrade_weight_percentile,
-                                     None if below is None else _Cursor(cw, cc, below)))
-            for pattern, m, _, customers, weighted, floor, cw, cc, below in found
-            if pattern == 1 and upgrade_inline
-        ]  # fmt: skip
+        upgrades = self._evaluate([row for row in found if row[0] == 1], settings)
+        others += [(1, u.merchant, c) for u in upgrades for c in u.touched]
         row = cur.execute(
             _RECORD_DETECTIONS,
             {
                 **params,
                 "eps": EPS,
-                "upgrade_merchants": [u[0] for u in upgrades],
-                "min_n": [least_count_at_least(u[1]) for u in upgrades],
-                "floor": [u[2] for u in upgrades],
-                "tw": [u[3] for u in upgrades],
-                "cursor_w": [u[4].w for u in upgrades],
-                "cursor_customer": [u[4].customer for u in upgrades],
-                "cursor_below": [u[4].below for u in upgrades],
+                "upgrade_merchants": [u.merchant for u in upgrades],
+                "min_n": [u.min_n for u in upgrades],
+                "tw": [u.tw for u in upgrades],
+                "last_min_n": [u.last_min_n for u in upgrades],
+                "last_tw": [u.last_tw for u in upgrades],
+                "floor": [u.floor for u in upgrades],
+                "cursor_w": [u.weight_cursor.key for u in upgrades],
+                "cursor_customer": [u.weight_cursor.customer for u in upgrades],
+                "cursor_below": [u.weight_cursor.rank for u in upgrades],
+                "count_cursor_n": [u.count_cursor.key for u in upgrades],
+                "count_cursor_customer": [u.count_cursor.customer for u in upgrades],
+                "count_cursor_above": [u.count_cursor.rank for u in upgrades],
                 "pattern": [r[0] for r in others],
                 "merchant": [r[1] for r in others],
                 "customer": [r[2] for r in others],
@@ -468,60 +524,109 @@ class PgApplySession:
         ).fetchone()
         return int(row[0]) if row else 0
 
-    def _count_threshold(
-        self, merchant: str, count: int, p: float, floor: int | None
-    ) -> tuple[float, int]:
-        """``percentile_cont(p)`` of a merchant's counts, from the two ranks it interpolates
-        (read from the top: p is near 1), and the count floor to keep.
+    def _evaluate(self, rows: list[tuple[Any, ...]], settings: Settings) -> list[_Evaluation]:
+        """PatId1's thresholds for the merchants the chunk touched, and which of the touched
+        pairs at or above the count floor meet them.
 
-        Only pairs at or above the floor are indexed by count. The floor is set at 90% of
-        the threshold and raised when the threshold has grown past it by a quarter; when
-        the ranks fall below it (or the merchant has none yet), every pair is read once.
+        The two percentiles are read as ranks: of the counts from the top (p is near 1)
+        through the pairs at or above the merchant's count floor, of the mean weights from
+        the bottom; each from its cursor when there is one, all in one round trip.
         """
-        lo, hi, fraction = percentile_ranks(p, count)
-        args = (self.sid, merchant, count - 1 - hi, hi - lo + 1)
-        rows = self.conn.execute(_TOP_COUNTS_AT, args).fetchall() if floor is not None else []
-        if len(rows) != hi - lo + 1:
-            rows = self.conn.execute(_ALL_COUNTS_AT, args).fetchall()
-            floor = None
-        threshold = interpolate(float(rows[-1][0]), float(rows[0][0]), fraction)
-        if floor is None or floor < 0.8 * threshold:
-            wanted = max(1, math.floor(0.9 * threshold))
-            query = _SET_COUNT_FLOOR if floor is None else _RAISE_COUNT_FLOOR
-            self.conn.execute(query, {"sid": self.sid, "merchant": merchant, "floor": wanted})
-            floor = wanted
-        return threshold, floor
+        count_p, weight_p = settings.upgrade_count_percentile, settings.upgrade_weight_percentile
+        wanted: dict[tuple[str, str], tuple[int, int, _Cursor | None]] = {}
+        for (_, merchant, _, customers, weighted, floor, *cursors, _, _, _, _, _) in rows:
+            lo, hi, _ = percentile_ranks(count_p, customers)
+            if floor is not None:
+                wanted["count", merchant] = (customers - 1 - hi, customers - 1 - lo,
+                                             _Cursor.of(*cursors[:3]))  # fmt: skip
+            lo, hi, _ = percentile_ranks(weight_p, weighted)
+            wanted["weight", merchant] = (lo, hi, _Cursor.of(*cursors[3:]))
+        keys = self._read_ranks(wanted)
+        # a cursor out of step with the rows (it ran off the end): read afresh
+        again = {k: (first, last, None) for k, (first, last, cursor) in wanted.items()
+                 if k not in keys and cursor is not None}  # fmt: skip
+        keys |= self._read_ranks(again)
+        return [self._thresholds(row, settings, keys) for row in rows]
 
-    def _weight_threshold(
-        self, merchant: str, count: int, p: float, cursor: _Cursor | None
-    ) -> tuple[float, _Cursor]:
-        """``percentile_cont(p)`` of a merchant's mean weights, and the cursor at its rank."""
-        lo, hi, fraction = percentile_ranks(p, count)
-        keys = self._weight_keys(merchant, lo, hi, cursor)
-        if len(keys) != hi - lo + 1:  # a cursor out of step with the rows: read afresh
-            keys = self._weight_keys(merchant, lo, hi, None)
-        (low, customer), (high, _) = keys[0], keys[-1]
-        return interpolate(low, high, fraction), _Cursor(low, customer, lo)
+    def _thresholds(
+        self, row: tuple[Any, ...], settings: Settings,
+        keys: dict[tuple[str, str], list[tuple[float, str]]],
+    ) -> _Evaluation:  # fmt: skip
+        """One merchant's evaluation from its keys at the two ranks.
 
-    def _weight_keys(
-        self, merchant: str, lo: int, hi: int, cursor: _Cursor | None
-    ) -> list[tuple[float, str]]:
-        """The keys at ranks lo..hi, stepping from the cursor when there is one."""
-        limit = hi - lo + 1
-        if cursor is None:
-            return self._keys(_WEIGHT_KEYS_FROM_BOTTOM, merchant, lo, limit)
-        key = (cursor.w, cursor.customer)
-        if lo >= cursor.below:
-            return self._keys(_WEIGHT_KEYS_UP, merchant, *key, lo - cursor.below, limit)
-        if hi < cursor.below:
-            below = self._keys(_WEIGHT_KEYS_DOWN, merchant, *key, cursor.below - 1 - hi, limit)
-            return below[::-1]
-        return (self._keys(_WEIGHT_KEYS_DOWN, merchant, *key, 0, 1)
-                + self._keys(_WEIGHT_KEYS_UP, merchant, *key, 0, 1))  # fmt: skip
+        Only pairs at or above the count floor are indexed by count. The floor is set at
+        90% of the threshold and raised when the threshold has grown past it by a quarter;
+        when the ranks fall below it (or there is none yet), every pair is read once and
+        the floor rebuilt. The count cursor's key is at or above the threshold, so at or
+        above the floor.
+        """
+        (_, merchant, _, customers, weighted, floor, *_, last_min_n, last_tw,
+         touched, counts, weights) = row  # fmt: skip
+        lo, hi, fraction = percentile_ranks(settings.upgrade_count_percentile, customers)
+        first = customers - 1 - hi
+        top = keys.get(("count", merchant))
+        rebuilt = top is None
+        if top is None:
+            top = self._keys(_ALL_COUNTS_AT, merchant, first, hi - lo + 1)
+        (high, top_customer), (low, _) = top[0], top[-1]
+        threshold = interpolate(float(low), float(high), fraction)
+        if rebuilt or floor < 0.8 * threshold:
+            floor = max(1, math.floor(0.9 * threshold))
+            query = _SET_COUNT_FLOOR if rebuilt else _RAISE_COUNT_FLOOR
+            self.conn.execute(query, {"sid": self.sid, "merchant": merchant, "floor": floor})
+        if rebuilt:  # touched pairs under the old floor were not returned: read them all
+            last_min_n = last_tw = None
+        lo, hi, fraction = percentile_ranks(settings.upgrade_weight_percentile, weighted)
+        bottom = keys["weight", merchant]
+        (w_low, w_customer), (w_high, _) = bottom[0], bottom[-1]
+        tw = interpolate(w_low, w_high, fraction)
+        min_n = least_count_at_least(threshold)
+        held = [c for c, n, w in zip(touched or (), counts or (), weights or ())
+                if n >= min_n and at_most(w, tw)]  # fmt: skip
+        return _Evaluation(merchant, min_n, tw, floor, _Cursor(int(high), top_customer, first),
+                           _Cursor(w_low, w_customer, lo), last_min_n, last_tw, held)  # fmt: skip
 
-    def _keys(self, query: str, *args: object) -> list[tuple[float, str]]:
-        rows = self.conn.execute(query, (self.sid, *args)).fetchall()
-        return [(float(w), str(c)) for w, c in rows]
+    def _read_ranks(
+        self, wanted: dict[tuple[str, str], tuple[int, int, _Cursor | None]]
+    ) -> dict[tuple[str, str], list[tuple[float, str]]]:
+        """The keys at ranks first..last of each (index, merchant) wanted, in rank order;
+        those that came back short (a cursor out of step with the rows) are left out."""
+        reads = [(kind, merchant, *page)
+                 for (kind, merchant), (first, last, cursor) in wanted.items()
+                 for page in _pages(first, last, cursor)]  # fmt: skip
+        if not reads:
+            return {}
+        columns = ("kind", "merchant", "start", "key", "customer", "skip", "take")
+        params = {name: [r[i] for r in reads] for i, name in enumerate(columns)}
+        rows = self.conn.execute(_READ_RANKS, {"sid": self.sid, **params}).fetchall()
+        found: dict[tuple[str, str], list[tuple[float, str]]] = {k: [] for k in wanted}
+        for i, key, customer in rows:
+            found[reads[i - 1][0], reads[i - 1][1]].append((key, customer))
+        return {
+            k: sorted(found[k], reverse=k[0] == "count")
+            for k, (first, last, _) in wanted.items()
+            if len(found[k]) == last - first + 1
+        }
+
+    def _keys(self, query: str, *args: object) -> list[tuple[Any, str]]:
+        return [(v, str(c)) for v, c in self.conn.execute(query, (self.sid, *args)).fetchall()]
+
+
+def _pages(
+    first: int, last: int, cursor: _Cursor | None
+) -> list[tuple[str, float | None, str | None, int, int]]:
+    """The pages (start, key, customer, skip, take) of a rank index that hold the keys at
+    ranks first..last (adjacent): from the index's first key, or stepping from the cursor
+    (on or after it, or before it; one of each when the two ranks straddle it)."""
+    take = last - first + 1
+    if cursor is None:
+        return [("first", None, None, first, take)]
+    key, customer = float(cursor.key), cursor.customer
+    if first >= cursor.rank:
+        return [("on", key, customer, first - cursor.rank, take)]
+    if last < cursor.rank:
+        return [("before", key, customer, cursor.rank - 1 - last, take)]
+    return [("before", key, customer, 0, 1), ("on", key, customer, 0, 1)]
 
 
 @dataclass(frozen=True)
@@ -533,12 +638,32 @@ class _Progress:
 
 
 @dataclass(frozen=True)
-class _Cursor:
-    """A mean-weight key (w, customer) of a merchant, and how many keys lie below it."""
+class _Evaluation:
+    """A merchant's PatId1 evaluation: its thresholds, what is kept for the next one, and
+    the touched pairs that meet them. No last thresholds: every pair must be read."""
 
-    w: float
+    merchant: str
+    min_n: int
+    tw: float
+    floor: int
+    count_cursor: _Cursor
+    weight_cursor: _Cursor
+    last_min_n: int | None
+    last_tw: float | None
+    touched: list[str]
+
+
+@dataclass(frozen=True)
+class _Cursor:
+    """A key (value, customer) of a rank index and its rank: how many keys come before it."""
+
+    key: Any
     customer: str
-    below: int
+    rank: int
+
+    @staticmethod
+    def of(key: Any, customer: str | None, rank: int | None) -> _Cursor | None:
+        return None if rank is None or customer is None else _Cursor(key, customer, rank)
 
 
 def _has_record(conn: psycopg.Connection, sid: int, record: int) -> bool:

@@ -95,7 +95,8 @@ CREATE TABLE IF NOT EXISTS txnpipe.pairs (
     weight_sum  double precision NOT NULL,
     weighted    int NOT NULL,
     w           double precision,  -- the mean weight, NULL while weighted = 0
-    w_before    double precision,  -- w before the row's last update (moves the rank cursor)
+    w_before    double precision,  -- w before the row's last update (moves the weight cursor)
+    n_before    int NOT NULL DEFAULT 0,  -- n before the row's last update (moves the count cursor)
     top_n       int,               -- n, when n reaches the merchant's count_floor
     first_chunk int NOT NULL DEFAULT -1,  -- the chunk that created the pair
     PRIMARY KEY (source_id, merchant, customer)
@@ -109,10 +110,11 @@ CREATE TABLE IF NOT EXISTS txnpipe.pairs (
 -- threshold. Both indexes are partial, so the planner never picks them for a
 -- (merchant, customer) lookup; they are made below, after the upgrade of older databases.
 
--- The weight rank is 20% deep: reading it from the bottom on every chunk would cost more
--- as a merchant gains customers. A cursor remembers where the last evaluation found it:
--- the key (w, customer) there and how many keys lie below it, so the next evaluation only
--- counts the keys the chunk moved across it and steps from there.
+-- Reading a rank from the end of its index on every chunk would cost more as a merchant
+-- gains customers (the weight rank is 20% deep, the count rank 1%). A cursor per rank
+-- remembers where the last evaluation found it: the key there ((w, customer) from the
+-- bottom, (top_n, customer) from the top) and how many keys come before it, so the next
+-- evaluation only counts the keys the chunk moved across it and steps from there.
 CREATE TABLE IF NOT EXISTS txnpipe.merchants (
     source_id   int NOT NULL,
     merchant    text COLLATE "C" NOT NULL,
@@ -124,7 +126,12 @@ CREATE TABLE IF NOT EXISTS txnpipe.merchants (
     cursor_w    double precision,
     cursor_customer text COLLATE "C",
     cursor_below int,
+    count_cursor_n int,
+    count_cursor_customer text COLLATE "C",
+    count_cursor_above int,
     count_floor int,  -- pairs of this merchant with n >= count_floor have top_n set
+    last_min_n  int,  -- PatId1's thresholds at the merchant's last evaluation (n >= last_min_n
+    last_tw     double precision,  -- and w <= last_tw held there), NULL when unknown
     PRIMARY KEY (source_id, merchant)
 );
 
@@ -153,10 +160,32 @@ BEGIN
                                       ADD COLUMN count_floor int;
     END IF;
 END $$;
-CREATE INDEX IF NOT EXISTS pairs_by_top_count
-    ON txnpipe.pairs (source_id, merchant, top_n) WHERE top_n IS NOT NULL;
-CREATE INDEX IF NOT EXISTS pairs_by_mean_weight
-    ON txnpipe.pairs (source_id, merchant, w, customer) WHERE w IS NOT NULL;
+-- Databases made by txnpipe 0.2: no count cursor nor last thresholds yet. Every change is
+-- made only when missing, so that connecting to an up-to-date database takes no lock on
+-- these tables (a DDL statement would, even with IF NOT EXISTS).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM information_schema.columns
+                   WHERE table_schema = 'txnpipe' AND table_name = 'pairs'
+                     AND column_name = 'n_before')
+    THEN
+        ALTER TABLE txnpipe.pairs ADD COLUMN n_before int NOT NULL DEFAULT 0;
+        ALTER TABLE txnpipe.merchants ADD COLUMN count_cursor_n int,
+                                      ADD COLUMN count_cursor_customer text COLLATE "C",
+                                      ADD COLUMN count_cursor_above int,
+                                      ADD COLUMN last_min_n int,
+                                      ADD COLUMN last_tw double precision;
+        DROP INDEX IF EXISTS txnpipe.pairs_by_top_count;
+    END IF;
+    IF to_regclass('txnpipe.pairs_by_top_key') IS NULL THEN
+        CREATE INDEX pairs_by_top_key
+            ON txnpipe.pairs (source_id, merchant, top_n, customer) WHERE top_n IS NOT NULL;
+    END IF;
+    IF to_regclass('txnpipe.pairs_by_mean_weight') IS NULL THEN
+        CREATE INDEX pairs_by_mean_weight
+            ON txnpipe.pairs (source_id, merchant, w, customer) WHERE w IS NOT NULL;
+    END IF;
+END $$;
 
 CREATE TABLE IF NOT EXISTS txnpipe.detections (
     source_id   int NOT NULL,
