@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -150,11 +150,14 @@ _INSERT_HISTORY_BY_KIND = _INSERT_HISTORY.format(weight_merchant="''")
 
 # Customers are recorded with the history, so that applying a chunk only reads them. A
 # customer's gender is that of their first accepted record: chunks are written in order,
-# and should one ever come late, its earlier record still wins.
+# and should one ever come late, its earlier record still wins. Customers known from an
+# earlier record are left out before the upsert, which would lock each of them.
 _NEW_CUSTOMERS = """
 INSERT INTO txnpipe.customers AS c (source_id, customer, gender, first_record)
-SELECT DISTINCT ON (customer) source_id, customer, gender, record FROM txnpipe.history
+SELECT DISTINCT ON (customer) source_id, customer, gender, record FROM txnpipe.history h
 WHERE source_id = %(sid)s AND record >= %(lo)s AND record < %(hi)s
+  AND NOT EXISTS (SELECT FROM txnpipe.customers k WHERE k.source_id = %(sid)s
+                  AND k.customer = h.customer AND k.first_record <= h.record)
 ORDER BY customer, record
 ON CONFLICT (source_id, customer) DO UPDATE
 SET gender = EXCLUDED.gender, first_record = EXCLUDED.first_record
@@ -493,7 +496,7 @@ class PgApplySession:
         if not upgrade_inline:  # PatId1 is left to the batch engine
             found = [row for row in found if row[0] != 1]
         others = [(pattern, m, c) for pattern, m, c, *_ in found if pattern != 1]
-        upgrades = self._evaluate([row for row in found if row[0] == 1], settings)
+        upgrades = self._evaluate([_Touched(*row) for row in found if row[0] == 1], settings)
         others += [(1, u.merchant, c) for u in upgrades for c in u.touched]
         row = cur.execute(
             _RECORD_DETECTIONS,
@@ -524,7 +527,7 @@ class PgApplySession:
         ).fetchone()
         return int(row[0]) if row else 0
 
-    def _evaluate(self, rows: list[tuple[Any, ...]], settings: Settings) -> list[_Evaluation]:
+    def _evaluate(self, rows: list[_Touched], settings: Settings) -> list[_Evaluation]:
         """PatId1's thresholds for the merchants the chunk touched, and which of the touched
         pairs at or above the count floor meet them.
 
@@ -534,13 +537,14 @@ class PgApplySession:
         """
         count_p, weight_p = settings.upgrade_count_percentile, settings.upgrade_weight_percentile
         wanted: dict[tuple[str, str], tuple[int, int, _Cursor | None]] = {}
-        for (_, merchant, _, customers, weighted, floor, *cursors, _, _, _, _, _) in rows:
-            lo, hi, _ = percentile_ranks(count_p, customers)
-            if floor is not None:
-                wanted["count", merchant] = (customers - 1 - hi, customers - 1 - lo,
-                                             _Cursor.of(*cursors[:3]))  # fmt: skip
-            lo, hi, _ = percentile_ranks(weight_p, weighted)
-            wanted["weight", merchant] = (lo, hi, _Cursor.of(*cursors[3:]))
+        for m in rows:
+            lo, hi, _ = percentile_ranks(count_p, m.customers)
+            if m.count_floor is not None:
+                cursor = _Cursor.of(m.count_key, m.count_customer, m.count_above)
+                wanted["count", m.merchant] = (m.customers - 1 - hi, m.customers - 1 - lo, cursor)
+            lo, hi, _ = percentile_ranks(weight_p, m.weighted)
+            cursor = _Cursor.of(m.weight_key, m.weight_customer, m.weight_below)
+            wanted["weight", m.merchant] = (lo, hi, cursor)
         keys = self._read_ranks(wanted)
         # a cursor out of step with the rows (it ran off the end): read afresh
         again = {k: (first, last, None) for k, (first, last, cursor) in wanted.items()
@@ -549,7 +553,7 @@ class PgApplySession:
         return [self._thresholds(row, settings, keys) for row in rows]
 
     def _thresholds(
-        self, row: tuple[Any, ...], settings: Settings,
+        self, m: _Touched, settings: Settings,
         keys: dict[tuple[str, str], list[tuple[float, str]]],
     ) -> _Evaluation:  # fmt: skip
         """One merchant's evaluation from its keys at the two ranks.
@@ -560,10 +564,9 @@ class PgApplySession:
         the floor rebuilt. The count cursor's key is at or above the threshold, so at or
         above the floor.
         """
-        (_, merchant, _, customers, weighted, floor, *_, last_min_n, last_tw,
-         touched, counts, weights) = row  # fmt: skip
-        lo, hi, fraction = percentile_ranks(settings.upgrade_count_percentile, customers)
-        first = customers - 1 - hi
+        merchant, floor, last_min_n, last_tw = m.merchant, m.count_floor, m.last_min_n, m.last_tw
+        lo, hi, fraction = percentile_ranks(settings.upgrade_count_percentile, m.customers)
+        first = m.customers - 1 - hi
         top = keys.get(("count", merchant))
         rebuilt = top is None
         if top is None:
@@ -576,12 +579,12 @@ class PgApplySession:
             self.conn.execute(query, {"sid": self.sid, "merchant": merchant, "floor": floor})
         if rebuilt:  # touched pairs under the old floor were not returned: read them all
             last_min_n = last_tw = None
-        lo, hi, fraction = percentile_ranks(settings.upgrade_weight_percentile, weighted)
+        lo, hi, fraction = percentile_ranks(settings.upgrade_weight_percentile, m.weighted)
         bottom = keys["weight", merchant]
         (w_low, w_customer), (w_high, _) = bottom[0], bottom[-1]
         tw = interpolate(w_low, w_high, fraction)
         min_n = least_count_at_least(threshold)
-        held = [c for c, n, w in zip(touched or (), counts or (), weights or ())
+        held = [c for c, n, w in zip(m.touched or (), m.counts or (), m.weights or ())
                 if n >= min_n and at_most(w, tw)]  # fmt: skip
         return _Evaluation(merchant, min_n, tw, floor, _Cursor(int(high), top_customer, first),
                            _Cursor(w_low, w_customer, lo), last_min_n, last_tw, held)  # fmt: skip
@@ -637,6 +640,29 @@ class _Progress:
     landed: set[int]
 
 
+class _Touched(NamedTuple):
+    """A PatId1 row of the aggregate: a touched merchant past the threshold, its cursors
+    moved by this chunk, its last thresholds, and its touched pairs at or above the floor."""
+
+    pattern: int
+    merchant: str
+    customer: None
+    customers: int
+    weighted: int
+    count_floor: int | None
+    count_key: int | None
+    count_customer: str | None
+    count_above: int | None
+    weight_key: float | None
+    weight_customer: str | None
+    weight_below: int | None
+    last_min_n: int | None
+    last_tw: float | None
+    touched: list[str] | None
+    counts: list[int] | None
+    weights: list[float] | None
+
+
 @dataclass(frozen=True)
 class _Evaluation:
     """A merchant's PatId1 evaluation: its thresholds, what is kept for the next one, and
@@ -657,13 +683,15 @@ class _Evaluation:
 class _Cursor:
     """A key (value, customer) of a rank index and its rank: how many keys come before it."""
 
-    key: Any
+    key: float
     customer: str
     rank: int
 
     @staticmethod
-    def of(key: Any, customer: str | None, rank: int | None) -> _Cursor | None:
-        return None if rank is None or customer is None else _Cursor(key, customer, rank)
+    def of(key: float | None, customer: str | None, rank: int | None) -> _Cursor | None:
+        if key is None or customer is None or rank is None:
+            return None
+        return _Cursor(key, customer, rank)
 
 
 def _has_record(conn: psycopg.Connection, sid: int, record: int) -> bool:
