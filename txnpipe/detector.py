@@ -59,9 +59,7 @@ class Detector:
         for ref in refs:
             if ref.source not in landed:
                 landed[ref.source] = []
-                if self.state.ensure_source(ref.source):
-                    rows = weight_rows(self.store.get(self.importance_key))
-                    self.state.load_weights(ref.source, rows)
+                self.prepare(ref.source)
             if ref.chunk is None:
                 self._record_manifest(ref.source)
             else:
@@ -73,6 +71,12 @@ class Detector:
             self.advance_upgrade(source, report)
             self.flush(source, report)
         return report
+
+    def prepare(self, source: str) -> None:
+        """Register the source and load its weights, once. The first event does it; a local
+        run does it ahead, while the input is still uploading."""
+        if self.state.ensure_source(source):
+            self.state.load_weights(source, weight_rows(self.store.get(self.importance_key)))
 
     def poll_upgrades(self) -> DetectorReport:
         """A batch run finished somewhere (Glue's state change names no source): merge it."""

@@ -200,9 +200,10 @@ class _Stream:
         """
         while not self.failure.stop.is_set() and not self.ended.is_set():
             messages = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10
             ).get("Messages", [])
-            if not messages:
+            if not messages:  # short polls, so that the run ends as soon as the stream does
+                self.ended.wait(_POLL_PAUSE)
                 continue
             if len(messages) < 10:
                 # Let a few more land before the next poll: each request costs moto several
@@ -246,17 +247,24 @@ class _Stream:
             except queue.Empty:
                 return events
 
+    def prepare(self) -> None:
+        """The detector's weights, loaded before the first chunk lands."""
+        _retrying(lambda: self._detector().prepare(self.source), self.failure.stop)
+
     def _invoke(self, refs: list[ChunkRef] | None) -> DetectorReport:
         """One detector invocation: chunk events, or (None) a batch run's completion."""
 
         def once() -> DetectorReport:
-            state = pgstore.PgDetectorState(self.detector_db.connection(),
-                                            staging=self.staging_db.connection)
-            detector = Detector(self.store, state, self.settings, self.importance_key,
-                                fault=self.fault, upgrade_engine=self.engine)  # fmt: skip
+            detector = self._detector()
             return detector.handle(refs) if refs is not None else detector.poll_upgrades()
 
         return _retrying(once, self.failure.stop)
+
+    def _detector(self) -> Detector:
+        state = pgstore.PgDetectorState(self.detector_db.connection(),
+                                        staging=self.staging_db.connection)  # fmt: skip
+        return Detector(self.store, state, self.settings, self.importance_key,
+                        fault=self.fault, upgrade_engine=self.engine)  # fmt: skip
 
 
 def run(opts: RunOptions, progress: Progress = _quiet) -> RunSummary:
@@ -273,10 +281,9 @@ def run(opts: RunOptions, progress: Progress = _quiet) -> RunSummary:
         stack.callback(sqs.delete_queue, QueueUrl=queue_url)
         input_key = f"inputs/{opts.inputs.transactions.name}"
         importance_key = f"inputs/{opts.inputs.importance.name}"
-        s3.upload_file(str(opts.inputs.transactions), opts.bucket, input_key)
-        s3.upload_file(str(opts.inputs.importance), opts.bucket, importance_key)
         with pgstore.connect(db_url) as conn:
             pgstore.reset_source(conn, source)
+        s3.upload_file(str(opts.inputs.importance), opts.bucket, importance_key)
         engine = None
         if opts.upgrade_engine != "inline":
             engine = LocalUpgradeEngine(opts.upgrade_engine, store, importance_key, settings)
@@ -287,6 +294,10 @@ def run(opts: RunOptions, progress: Progress = _quiet) -> RunSummary:
                          db_url, engine, chaos, progress)  # fmt: skip
         stack.callback(stream.detector_db.close)
         stack.callback(stream.staging_db.close)
+        with ThreadPoolExecutor(max_workers=1) as pool:  # the weights load while it uploads
+            prepared = pool.submit(stream.prepare)
+            s3.upload_file(str(opts.inputs.transactions), opts.bucket, input_key)
+            prepared.result()
         stream.run(opts.inputs.estimated_chunks(settings.chunk_rows))
         with pgstore.connect(db_url) as conn:
             summary = _summarise(conn, source)

@@ -43,8 +43,8 @@ def postgres(url: str | None, data_dir: Path | None = None) -> Iterator[str]:
             data_dir.mkdir(parents=True, exist_ok=True)
             pgdata = str(data_dir.resolve())
         server = pgserver.get_server(pgdata, cleanup_mode="stop")
-        _local_settings(server)
         url = server.get_uri()
+        _local_settings(url)
         _EMBEDDED[url] = server
         try:
             yield url
@@ -53,49 +53,27 @@ def postgres(url: str | None, data_dir: Path | None = None) -> Iterator[str]:
             server.cleanup()
 
 
-# The embedded server's settings. A commit does not wait for its WAL to reach the disk: a
-# crash of the process loses nothing, one of the machine can lose the last commits (which
-# the pipeline then applies again). Buffers hold a 10x stream's aggregates and indexes, and
-# checkpoints are spaced out, so a chunk's cost does not grow with the size of the tables
-# (backends evicting dirty pages, full-page images after each checkpoint).
-_LOCAL_SETTINGS = {
-    "synchronous_commit": "off",
-    "shared_buffers": "512MB",
-    "max_wal_size": "4GB",
-    "checkpoint_timeout": "30min",
-}
-
-
-def _local_settings(server: Any) -> None:
-    """``_LOCAL_SETTINGS`` on an embedded server, restarted once when its shared buffers
-    differ (they are sized at start). A server given by URL keeps its own settings."""
+def _local_settings(url: str) -> None:
+    """A commit of the embedded server does not wait for its WAL to reach the disk: a
+    crash of the process loses nothing, one of the machine can lose the last commits
+    (which the pipeline then applies again). A server given by URL keeps its own."""
     import psycopg
-    from psycopg import sql
 
-    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
-        for name, value in _LOCAL_SETTINGS.items():
-            statement = sql.SQL("ALTER SYSTEM SET {} = {}")  # takes no bound parameters
-            conn.execute(statement.format(sql.Identifier(name), sql.Literal(value)))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET synchronous_commit = off")
         conn.execute("SELECT pg_reload_conf()")
-        row = conn.execute("SHOW shared_buffers").fetchone()
-    if row and row[0] != _LOCAL_SETTINGS["shared_buffers"]:
-        _pg_ctl(server, "restart")
 
 
 def restart_postgres(url: str) -> bool:
     """Stop and start an embedded server (chaos); False for a server we did not start."""
+    import pgserver
+
     server = _EMBEDDED.get(url)
     if server is None:
         return False
-    _pg_ctl(server, "restart")
-    return True
-
-
-def _pg_ctl(server: Any, action: str) -> None:
-    import pgserver
-
-    pgserver.pg_ctl(["-w", "-m", "fast", action], pgdata=server.pgdata,
+    pgserver.pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata,
                     user=server.system_user, timeout=60)  # fmt: skip
+    return True
 
 
 @contextmanager
