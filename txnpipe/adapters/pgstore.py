@@ -317,6 +317,7 @@ GROUP BY r.merchant, r.customers, r.weighted, r.count_floor, r.count_cursor_n,
          r.cursor_below, r.last_min_n, r.last_tw
 """
 
+
 def _rank_branches(kind: str, column: str, descending: bool) -> list[str]:
     """The reads of one rank index (pairs_by_top_key from the top, pairs_by_mean_weight
     from the bottom): a page from its first key, from a cursor key on, or before it."""
