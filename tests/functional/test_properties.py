@@ -48,8 +48,12 @@ def streams(draw: st.DrawFn) -> tuple[str, str, Settings]:
     return HEADER + "".join(lines), importance, chosen
 
 
-@settings(max_examples=100, deadline=None, derandomize=True,  # the same examples in CI
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+DERANDOMIZED = settings(deadline=None, derandomize=True,  # the same examples in every run
+                        suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                               HealthCheck.too_slow])  # fmt: skip
+
+
+@settings(DERANDOMIZED, max_examples=100)
 @given(case=streams())
 def test_random_streams_equal_the_reference(
     case: tuple[str, str, Settings], tmp_path: Path, database_url: str, s3_endpoint: str,
@@ -102,8 +106,7 @@ def upgrade_streams(draw: st.DrawFn) -> tuple[str, str, Settings]:
     return HEADER + "".join(lines), importance, chosen
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(DERANDOMIZED, max_examples=40)
 @given(case=upgrade_streams())
 def test_moving_upgrade_thresholds_equal_the_reference(
     case: tuple[str, str, Settings], tmp_path: Path, database_url: str, s3_endpoint: str,
