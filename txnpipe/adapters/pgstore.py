@@ -252,18 +252,16 @@ WITH floors AS MATERIALIZED (
 ), merchant_rows AS (
     INSERT INTO txnpipe.merchants AS m
         (source_id, merchant, n, customers, weighted, females, males)
-    SELECT %(sid)s, a.merchant, a.n, b.customers, b.weighted, b.females, b.males
-    FROM (SELECT merchant, sum(n) AS n FROM agg GROUP BY merchant) a
-    JOIN (SELECT merchant, count(*) FILTER (WHERE is_new) AS customers,
-                 count(*) FILTER (WHERE w IS NOT NULL AND w_before IS NULL) AS weighted,
-                 count(*) FILTER (WHERE gender = 'F') AS females,
-                 count(*) FILTER (WHERE gender = 'M') AS males
-          FROM (SELECT merchant, is_new, w, w_before,
-                       CASE WHEN is_new THEN (SELECT c.gender FROM txnpipe.customers c
-                                              WHERE c.source_id = %(sid)s
-                                                AND c.customer = r.customer) END AS gender
-                FROM pair_rows r OFFSET 0) r  -- OFFSET 0: each gender looked up once
-          GROUP BY merchant) b ON b.merchant = a.merchant
+    -- the chunk's records of a pair: n - n_before (n_before is 0 on a new pair)
+    SELECT %(sid)s, merchant, sum(n - n_before), count(*) FILTER (WHERE is_new),
+           count(*) FILTER (WHERE w IS NOT NULL AND w_before IS NULL),
+           count(*) FILTER (WHERE gender = 'F'), count(*) FILTER (WHERE gender = 'M')
+    FROM (SELECT merchant, n, n_before, is_new, w, w_before,
+                 CASE WHEN is_new THEN (SELECT c.gender FROM txnpipe.customers c
+                                        WHERE c.source_id = %(sid)s
+                                          AND c.customer = r.customer) END AS gender
+          FROM pair_rows r OFFSET 0) r  -- OFFSET 0: each gender looked up once
+    GROUP BY merchant
     ON CONFLICT (source_id, merchant) DO UPDATE SET
         n = m.n + EXCLUDED.n,
         customers = m.customers + EXCLUDED.customers,
@@ -294,27 +292,33 @@ SELECT 3, merchant, '', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NU
 FROM merchant_rows
 WHERE females >= %(dei_min)s AND females < %(dei_ratio)s * males - %(eps)s
 UNION ALL
--- PatId1's merchants, in one pass over the touched pairs: how many keys the chunk moved
--- across each cursor, and the touched pairs that may newly hold (at or above the floor)
+-- PatId1's merchants: how many keys the chunk moved across each cursor, and the touched
+-- pairs that may newly hold (at or above the floor). Each merchant's touched pairs are
+-- gathered into arrays in one pass: joined row by row, the planner (blind to a CTE's
+-- size) would compare every touched pair with every merchant.
 SELECT 1, r.merchant, NULL, r.customers, r.weighted, r.count_floor,
-       r.count_cursor_n, r.count_cursor_customer,
-       r.count_cursor_above
-       + (count(*) FILTER (WHERE (v.n, v.customer) > (r.count_cursor_n, r.count_cursor_customer))
-          - count(*) FILTER (WHERE (v.n_before, v.customer)
-                                   > (r.count_cursor_n, r.count_cursor_customer)))::int,
-       r.cursor_w, r.cursor_customer,
-       r.cursor_below
-       + (count(*) FILTER (WHERE (v.w, v.customer) < (r.cursor_w, r.cursor_customer))
-          - count(*) FILTER (WHERE (v.w_before, v.customer) < (r.cursor_w, r.cursor_customer)))::int,
-       r.last_min_n, r.last_tw,
-       array_agg(v.customer) FILTER (WHERE v.n >= r.count_floor AND v.w IS NOT NULL),
-       array_agg(v.n) FILTER (WHERE v.n >= r.count_floor AND v.w IS NOT NULL),
-       array_agg(v.w) FILTER (WHERE v.n >= r.count_floor AND v.w IS NOT NULL)
-FROM merchant_rows r JOIN pair_rows v ON v.merchant = r.merchant
+       r.count_cursor_n, r.count_cursor_customer, r.count_cursor_above + u.count_moved,
+       r.cursor_w, r.cursor_customer, r.cursor_below + u.weight_moved,
+       r.last_min_n, r.last_tw, u.touched, u.counts, u.weights
+FROM merchant_rows r
+JOIN (SELECT merchant, array_agg(customer) AS customer, array_agg(n) AS n,
+             array_agg(n_before) AS n_before, array_agg(w) AS w, array_agg(w_before) AS w_before
+      FROM pair_rows GROUP BY merchant) v ON v.merchant = r.merchant
+CROSS JOIN LATERAL (
+    SELECT (count(*) FILTER (WHERE (p.n, p.customer) > (r.count_cursor_n, r.count_cursor_customer))
+            - count(*) FILTER (WHERE (p.n_before, p.customer)
+                                     > (r.count_cursor_n, r.count_cursor_customer)))::int
+               AS count_moved,
+           (count(*) FILTER (WHERE (p.w, p.customer) < (r.cursor_w, r.cursor_customer))
+            - count(*) FILTER (WHERE (p.w_before, p.customer) < (r.cursor_w, r.cursor_customer)))::int
+               AS weight_moved,
+           array_agg(p.customer) FILTER (WHERE p.n >= r.count_floor AND p.w IS NOT NULL) AS touched,
+           array_agg(p.n) FILTER (WHERE p.n >= r.count_floor AND p.w IS NOT NULL) AS counts,
+           array_agg(p.w) FILTER (WHERE p.n >= r.count_floor AND p.w IS NOT NULL) AS weights
+    FROM unnest(v.customer, v.n, v.n_before, v.w, v.w_before)
+         AS p(customer, n, n_before, w, w_before)
+) u
 WHERE r.n > %(upgrade_min)s AND r.weighted > 0
-GROUP BY r.merchant, r.customers, r.weighted, r.count_floor, r.count_cursor_n,
-         r.count_cursor_customer, r.count_cursor_above, r.cursor_w, r.cursor_customer,
-         r.cursor_below, r.last_min_n, r.last_tw
 """
 
 
