@@ -54,6 +54,14 @@ def database(server_url: str, name: str) -> str:
     return make_conninfo("", **params)
 
 
+def settle(db_url: str) -> None:
+    """Vacuum and analyze what a measurement wrote, then checkpoint: otherwise autovacuum
+    and the checkpointer do that work on the shared server in the middle of the next one."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
+        conn.execute("CHECKPOINT")
+
+
 @dataclass
 class ChunkCosts:
     """Per-chunk detector cost as the detector logged it, in chunk order."""

@@ -39,6 +39,7 @@ from measure import (
     detector_process,  # fmt: skip
     replay,
     say,
+    settle,
     upload,
     write_all_chunks,
 )
@@ -77,6 +78,7 @@ def measure_all(rows: int, quick: bool, skip_scale: bool) -> dict[str, Any]:
         db = database(server, "bench_replay")
         rep = replay(db, data, settings, "replay")
         txnpipe_detections = detection_set(db, source)
+        settle(db)
         r["data"] = {"rows": rows, "chunks": len(rep.costs.seconds), "mb": _mb(data.transactions)}
         r["replay"] = {"seconds": rep.seconds, "detector": rep.costs.seconds,
                        "records": rep.costs.records, "detections": rep.detections,
@@ -89,7 +91,9 @@ def measure_all(rows: int, quick: bool, skip_scale: bool) -> dict[str, Any]:
             if k % 100 == 0:
                 say(f"  [chunker] tick {k}: {seconds * 1e3:.1f} ms")
 
-        ticks = chunker_ticks(database(server, "bench_chunker"), endpoint, data, settings, on_tick)
+        db = database(server, "bench_chunker")
+        ticks = chunker_ticks(db, endpoint, data, settings, on_tick)
+        settle(db)
         r["chunker"] = {"ticks": ticks}
         say(f"   {len(ticks)} ticks, sum {sum(ticks):.2f} s")
 
@@ -100,16 +104,17 @@ def measure_all(rows: int, quick: bool, skip_scale: bool) -> dict[str, Any]:
                 say(f"  [baseline] chunk {k}: tick {tick * 1e3:.0f} ms,"
                     f" detector {detect * 1e3:.0f} ms")  # fmt: skip
 
-        base, base_detections = run_baseline(
-            database(server, "bench_baseline"), endpoint, data, settings, on_chunk
-        )
+        db = database(server, "bench_baseline")
+        base, base_detections = run_baseline(db, endpoint, data, settings, on_chunk)
+        settle(db)
         r["baseline"] = {**asdict(base), "same_detections": base_detections == txnpipe_detections}
         say(f"   {base.seconds:.1f} s end to end;"
             f" same detections as txnpipe: {r['baseline']['same_detections']}")
 
         say("== txnpipe replay with chunk_rows=10000")
-        rep10 = replay(database(server, "bench_rows10k"), data,
-                       Settings.from_sources(None, ["chunk_rows=10000"]), "rows10k")  # fmt: skip
+        db = database(server, "bench_rows10k")
+        rep10 = replay(db, data, Settings.from_sources(None, ["chunk_rows=10000"]), "rows10k")
+        settle(db)
         r["rows10k"] = {"seconds": rep10.seconds, "detector": rep10.costs.seconds,
                         "records": rep10.costs.records}  # fmt: skip
         say(f"   {rep10.seconds:.2f} s end to end")

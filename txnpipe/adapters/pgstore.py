@@ -213,8 +213,10 @@ def _copy_text(rows: Iterable[tuple[str | float | int, ...]]) -> str:
 # below their cursor.
 _AGGREGATE = """
 WITH floors AS MATERIALIZED (
-    SELECT merchant, count_floor FROM txnpipe.merchants
-    WHERE source_id = %(sid)s AND count_floor IS NOT NULL
+    -- one map of the merchants' count floors, looked up by key for every touched pair (a
+    -- list of them would be scanned for each)
+    SELECT coalesce(jsonb_object_agg(merchant, count_floor), '{}') AS floor_of
+    FROM txnpipe.merchants WHERE source_id = %(sid)s AND count_floor IS NOT NULL
 ), agg AS (
     SELECT merchant, customer, count(*) AS n, sum(value) AS value_sum,
            coalesce(sum(weight), 0) AS weight_sum, count(weight) AS weighted,
@@ -228,8 +230,7 @@ WITH floors AS MATERIALIZED (
         (source_id, merchant, customer, n, value_sum, weight_sum, weighted, w, top_n,
          first_chunk)
     SELECT %(sid)s, merchant, customer, n, value_sum, weight_sum, weighted, w,
-           CASE WHEN n >= (SELECT count_floor FROM floors f WHERE f.merchant = agg.merchant)
-                THEN n END,
+           CASE WHEN n >= ((SELECT floor_of FROM floors) ->> merchant)::int THEN n END,
            %(chunk)s
     FROM agg
     ON CONFLICT (source_id, merchant, customer) DO UPDATE SET
@@ -244,8 +245,8 @@ WITH floors AS MATERIALIZED (
             END,
         w_before = p.w,
         n_before = p.n,
-        top_n = CASE WHEN p.n + EXCLUDED.n >= (SELECT count_floor FROM floors f
-                                               WHERE f.merchant = EXCLUDED.merchant)
+        top_n = CASE WHEN p.n + EXCLUDED.n >= ((SELECT floor_of FROM floors)
+                                               ->> EXCLUDED.merchant)::int
                      THEN p.n + EXCLUDED.n END
     RETURNING merchant, customer, n, n_before, value_sum, w, w_before,
               first_chunk = %(chunk)s AS is_new
