@@ -28,7 +28,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from txnpipe.adapters import pgstore
 from txnpipe.adapters.s3store import S3Store
-from txnpipe.chunker import RangeReader, run_tick
+from txnpipe.chunker import STREAM_READ_AHEAD, RangeReader, run_tick
 from txnpipe.detector import Detector
 from txnpipe.events import chunk_refs
 from txnpipe.inputs import InputFiles
@@ -141,7 +141,7 @@ def chunker_ticks(
     with pgstore.connect(db_url) as conn:
         pgstore.reset_source(conn, source)
         state = pgstore.PgChunkerState(conn)
-        reader = RangeReader(store)
+        reader = RangeReader(store, STREAM_READ_AHEAD)
         while True:
             started = time.perf_counter()
             report = run_tick(store, state, settings, source, key, max_chunks=1, reader=reader)
@@ -160,7 +160,7 @@ def write_all_chunks(db_url: str, store: S3Store, data: Dataset, settings: Setti
     with pgstore.connect(db_url) as conn:
         pgstore.reset_source(conn, source)
         state = pgstore.PgChunkerState(conn)
-        reader = RangeReader(store)
+        reader = RangeReader(store, STREAM_READ_AHEAD)
         while not run_tick(store, state, settings, source, key, reader=reader).done:
             pass
         pointer = state.load(source)

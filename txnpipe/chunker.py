@@ -23,6 +23,9 @@ from txnpipe.settings import Settings
 
 FIRST_WINDOW = 256 * 1024
 READ_AHEAD = 2 * 1024 * 1024
+# A reader kept across ticks (``txnpipe run``) serves the whole stream: fewer, larger GETs
+# (moto reads the whole object to serve any range).
+STREAM_READ_AHEAD = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)

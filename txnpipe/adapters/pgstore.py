@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -151,14 +151,17 @@ _INSERT_HISTORY_BY_KIND = _INSERT_HISTORY.format(weight_merchant="''")
 # Customers are recorded with the history, so that applying a chunk only reads them. A
 # customer's gender is that of their first accepted record: chunks are written in order,
 # and should one ever come late, its earlier record still wins. Customers known from an
-# earlier record are left out before the upsert, which would lock each of them.
+# earlier record are left out before the upsert, which would lock each of them; a
+# customer's first record in the chunk is found first, so each is probed once, not once
+# per record (its later records cannot be new where its first is not).
 _NEW_CUSTOMERS = """
 INSERT INTO txnpipe.customers AS c (source_id, customer, gender, first_record)
-SELECT DISTINCT ON (customer) source_id, customer, gender, record FROM txnpipe.history h
-WHERE source_id = %(sid)s AND record >= %(lo)s AND record < %(hi)s
-  AND NOT EXISTS (SELECT FROM txnpipe.customers k WHERE k.source_id = %(sid)s
+SELECT %(sid)s, customer, gender, record
+FROM (SELECT DISTINCT ON (customer) customer, gender, record FROM txnpipe.history
+      WHERE source_id = %(sid)s AND record >= %(lo)s AND record < %(hi)s
+      ORDER BY customer, record) h
+WHERE NOT EXISTS (SELECT FROM txnpipe.customers k WHERE k.source_id = %(sid)s
                   AND k.customer = h.customer AND k.first_record <= h.record)
-ORDER BY customer, record
 ON CONFLICT (source_id, customer) DO UPDATE
 SET gender = EXCLUDED.gender, first_record = EXCLUDED.first_record
 WHERE EXCLUDED.first_record < c.first_record
@@ -186,19 +189,20 @@ def _write_history(
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _copy_text(rows: Iterable[tuple[str | float | int, ...]]) -> str:
-    """Rows in COPY's text format, built in one piece (a row at a time through ``write_row``
-    costs more than the server's insert). A row whose text holds a tab, backslash or line
-    break is escaped; ``repr`` of a number reads back to the same value."""
-    lines = []
-    for row in rows:
-        values = [v if isinstance(v, str) else repr(v) for v in row]
-        line = "\t".join(values)
-        if line.count("\t") != len(values) - 1 or "\\" in line or "\n" in line or "\r" in line:
-            line = "\t".join(v.translate(_COPY_ESCAPES) for v in values)
-        lines.append(line)
-    lines.append("")
-    return "\n".join(lines)
+def _copy_text(rows: Sequence[tuple[str | float | int, ...]]) -> str:
+    """Rows of one width in COPY's text format, built in one piece (a row at a time
+    through ``write_row`` costs more than the server's insert). ``%s`` of a number is its
+    ``repr``, which reads back to the same value. Counting tabs and line breaks over the
+    whole text tells whether any value holds one (the counts only grow); only then, or for
+    a backslash, is each value escaped."""
+    width = len(rows[0]) if rows else 0
+    line = "\t".join(["%s"] * width)
+    text = "\n".join([line % row for row in rows])
+    if (text.count("\t") != (width - 1) * len(rows) or text.count("\n") != len(rows) - 1
+            or "\\" in text or "\r" in text):  # fmt: skip
+        escaped = ("\t".join([str(v).translate(_COPY_ESCAPES) for v in row]) for row in rows)
+        text = "\n".join(escaped)
+    return text + "\n" if rows else ""
 
 
 # A chunk is applied with a few statements over that chunk's rows only, whose plans stay

@@ -25,7 +25,7 @@ import psycopg
 
 from txnpipe.adapters import pgstore
 from txnpipe.adapters.s3store import S3Store
-from txnpipe.chunker import RangeReader, TickReport, run_tick
+from txnpipe.chunker import STREAM_READ_AHEAD, RangeReader, TickReport, run_tick
 from txnpipe.detector import Detector, DetectorReport
 from txnpipe.errors import TxnpipeError
 from txnpipe.events import chunk_refs
@@ -172,7 +172,7 @@ class _Stream:
 
     def chunker(self) -> None:
         """Mechanism X on its cadence: a tick whenever a chunk falls due."""
-        reader = RangeReader(self.store)
+        reader = RangeReader(self.store, STREAM_READ_AHEAD)
 
         def tick() -> TickReport:
             state = pgstore.PgChunkerState(self.chunker_db.connection())
@@ -316,9 +316,12 @@ def _prepare_bucket(s3: Any, sqs: Any, bucket: str, source: str) -> str:
     except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
         pass
     store = S3Store(s3, bucket)
-    for prefix in OUTPUT_PREFIXES:
-        for key in store.keys(f"{prefix}{source}/"):
-            s3.delete_object(Bucket=bucket, Key=key)
+    stale = [key for prefix in OUTPUT_PREFIXES for key in store.keys(f"{prefix}{source}/")]
+    for i in range(0, len(stale), 1000):  # one request per 1,000 keys
+        objects = [{"Key": key} for key in stale[i : i + 1000]]
+        failed = s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
+        if failed.get("Errors"):
+            raise TxnpipeError(f"cannot clear the last run's outputs: {failed['Errors'][0]}")
     queue_url = sqs.create_queue(QueueName=f"txnpipe-chunks-{uuid.uuid4().hex[:12]}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
