@@ -11,6 +11,7 @@ from tests.conftest import detection_files
 from tests.reference import reference_detections
 from txnpipe.adapters import pgstore
 from txnpipe.cli import main
+from txnpipe.local import services
 from txnpipe.settings import Settings
 
 SEED_HEADER = "CustomerId,MerchantId,transaction_value,gender,transaction_type\n"
@@ -145,6 +146,16 @@ def test_status_on_the_kept_embedded_database_of_a_run(
     assert main(["status", "--pg-data", str(pg_data), "--json"]) == 0
     (stream,) = json.loads(capsys.readouterr().out)["sources"]
     assert (stream["source"], stream["ended"], stream["chunks_applied"]) == ("kept", True, 1)
+
+
+def test_embedded_server_settings_are_applied_once_and_kept(tmp_path: Path) -> None:
+    """The first start of a data directory sets the buffers (a restart), the next finds them."""
+    for _ in range(2):
+        with services.postgres(None, tmp_path / "pgdata") as url, psycopg.connect(url) as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone() == ("off",)
+            row = conn.execute("SELECT setting::bigint * 8 / 1024 FROM pg_settings"
+                               " WHERE name = 'shared_buffers'").fetchone()  # fmt: skip
+            assert row == (services._buffers_mb(),)
 
 
 @pytest.mark.parametrize("odd", ["tab\there", "line\nbreak", "carriage\rreturn", "back\\slash", "\\N"])
