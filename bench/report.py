@@ -314,9 +314,9 @@ def _notes() -> list[str]:
         "",
         (
             "- moto serves a ranged GET by reading the whole object and slicing it, so in this"
-            " local setup the txnpipe chunker's occasional read-ahead GET (one per 16 MiB in a local"
-            " run, about every 170 chunks) costs O(file) inside moto; real S3 does not. A window's median is barely"
-            " moved by it (at most one such tick in ten)."
+            " local setup the txnpipe chunker's occasional read-ahead GET (one per 16 MiB in a"
+            " local run, about every 170 chunks) costs O(file) inside moto; real S3 does not. A"
+            " window's median is barely moved by it (at most one such tick in ten)."
         ),
         (
             "- Per-chunk detector cost does not include writing the 100-row detection files (done"
