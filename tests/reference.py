@@ -44,10 +44,12 @@ Decisions on points the spec leaves open (also listed in the report):
 * Number syntax: ``[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+)?``; values that overflow to
   infinity (``1e999``) are non-finite; ``-0`` is accepted (not negative).
 * Reject reasons are checked in order: field count, empty customer, empty merchant, value not a
-  number / not finite, negative value.
+  number / not finite, negative value, value over 10^15, a NUL in any field, a customer or merchant
+  id over 1,000 bytes (UTF-8).
 * Importance: layout chosen independently of the transactions layout (the key shape follows the
   importance layout); rows with the wrong field count, an empty customer, or a weight that is not a
-  finite number are skipped.  Negative weights are kept.  A BankSim importance row with an empty
+  finite number or whose magnitude exceeds 10^15 are skipped; so is a row holding a NUL (SPEC is
+  silent; such a key can match no accepted transaction, so only the count sees it).  Negative weights are kept.  A BankSim importance row with an empty
   Target is kept (it can never match: transactions with an empty merchant are rejected).
 * Settings: unknown names raise ValueError; ``chunk_rows`` and ``detection_batch_rows`` must be
   integers >= 1.
@@ -350,6 +352,12 @@ def _parse_transactions(transactions: bytes) -> tuple[list[_Txn | None], dict[in
                 reason = "value not a finite number"
             elif value < 0:
                 reason = "negative value"
+            elif value > 1e15:
+                reason = "value greater than 10^15"
+            elif any("\x00" in x for x in rec.fields):
+                reason = "NUL character"
+            elif max(len(customer.encode()), len(merchant.encode())) > 1000:
+                reason = "id longer than 1,000 bytes"
             else:
                 reason = None
         if reason is not None:
@@ -385,7 +393,7 @@ def _load_weights(importance: bytes) -> tuple[str, dict[tuple[str, ...], float],
         f = [clean_field(x) for x in rec.fields]
         customer = f[col["customer"]]
         weight = parse_number(f[col["weight"]])
-        if customer == "" or weight is None:
+        if customer == "" or weight is None or abs(weight) > 1e15 or any("\x00" in x for x in f):
             skipped += 1
             continue
         if layout == "seed":

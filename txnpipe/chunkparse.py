@@ -64,11 +64,12 @@ def _quote_free_lines(data: bytes) -> Iterator[str] | None:
 
 
 def rejects_csv(rejects: Sequence[Reject]) -> bytes:
-    """One row per rejected record; the raw line is kept (decoded leniently) for repair."""
+    """One row per rejected record; the raw line is kept for repair, with bytes that are not
+    UTF-8 and NUL characters written as ``\\xNN`` (no output file holds a raw NUL)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(("record", "reason", "line"))
     for r in rejects:
         line = r.raw.decode("utf-8", errors="backslashreplace").rstrip("\r\n")
-        writer.writerow((r.record, r.reason, line))
+        writer.writerow((r.record, r.reason, line.replace("\x00", "\\x00")))
     return out.getvalue().encode("utf-8")

@@ -7,7 +7,7 @@ from pathlib import Path
 from txnpipe.csvscan import BOM, scan_records
 from txnpipe.errors import TxnpipeError
 from txnpipe.keys import source_name
-from txnpipe.layouts import importance_layout, transactions_layout
+from txnpipe.layouts import check_header_line, importance_layout, transactions_layout
 
 _HEAD = 1 << 20
 
@@ -26,12 +26,15 @@ def _header(path: Path, what: str) -> bytes:
         head = head[len(BOM) :]
     if not head.strip():
         raise TxnpipeError(f"{what} file {str(path)!r} is empty")
-    if b"\x00" in head:
-        raise TxnpipeError(f"{what} file {str(path)!r} is binary, not CSV text")
     scan = scan_records(head, eof=len(head) < _HEAD, limit=1)
+    header = scan.records[0] if scan.records else head
+    try:  # only the header line decides whether this is text at all (SPEC 2.2)
+        check_header_line(header)
+    except TxnpipeError as exc:
+        raise TxnpipeError(f"{what} file {str(path)!r} {exc}") from None
     if not scan.records:
         raise TxnpipeError(f"{what} file {str(path)!r}: header line is longer than 1 MiB")
-    return scan.records[0]
+    return header
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,12 @@ from typing import NamedTuple
 from txnpipe.csvscan import BOM, split_fields
 from txnpipe.errors import TxnpipeError
 
-# PostgreSQL cannot store NUL in text, and a b-tree key must fit a third of a page: longer
-# ids are rejected with a reason rather than failing the whole chunk.
+# SPEC 2.2: PostgreSQL cannot store NUL in text, and a b-tree key must fit a third of a
+# page, so a record with a NUL or a longer customer or merchant id is rejected with a reason
+# rather than failing the whole chunk. A value over 10^15 is no amount, and larger ones could
+# overflow the running sums; importance weights are bounded the same way.
 MAX_ID_BYTES = 1000
+MAX_VALUE = 1e15
 
 
 def clean(value: str) -> str:
@@ -76,13 +79,37 @@ _IMPORTANCE_LAYOUTS = {
 }
 
 
-def header_fields(raw_header: bytes) -> list[str]:
+_NOT_UTF8 = "is not CSV text: its header line is not valid UTF-8"
+
+
+def check_header_line(raw_header: bytes) -> None:
+    """Refuse a file that is not CSV text by its header line (SPEC 2.2): one holding a NUL
+    (binary, or UTF-16), or one whose lines end in a bare CR (an old Mac tool's output, which
+    would otherwise read as a single record). Later records are judged one by one."""
+    if b"\x00" in raw_header:
+        raise TxnpipeError("is binary, not CSV text: its header line holds a NUL byte")
+    try:
+        raw_header.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TxnpipeError(_NOT_UTF8) from None
+    if b"\r" in raw_header.removesuffix(b"\n").removesuffix(b"\r"):  # CRLF is one line end
+        raise TxnpipeError(
+            "has lines ending in a bare CR (classic Mac line ends): only LF and CRLF are "
+            "allowed; convert it, for example with `tr '\\r' '\\n'`"
+        )
+
+
+def header_fields(raw_header: bytes, what: str = "input") -> list[str]:
     if raw_header.startswith(BOM):
         raw_header = raw_header[len(BOM) :]
     try:
+        check_header_line(raw_header)
+    except TxnpipeError as exc:
+        raise TxnpipeError(f"{what} file {exc}") from None
+    try:
         return [clean(f.decode("utf-8")) for f in split_fields(raw_header)]
     except UnicodeDecodeError:
-        raise TxnpipeError("header is not valid UTF-8 text (is this a CSV file?)") from None
+        raise TxnpipeError(f"{what} file {_NOT_UTF8}") from None
 
 
 def _detect(what: str, fields: list[str], layouts: dict[str, dict[str, str]]) -> Layout:
@@ -101,11 +128,11 @@ def _detect(what: str, fields: list[str], layouts: dict[str, dict[str, str]]) ->
 
 
 def transactions_layout(raw_header: bytes) -> Layout:
-    return _detect("transactions", header_fields(raw_header), _TRANSACTION_LAYOUTS)
+    return _detect("transactions", header_fields(raw_header, "transactions"), _TRANSACTION_LAYOUTS)
 
 
 def importance_layout(raw_header: bytes) -> Layout:
-    return _detect("importance", header_fields(raw_header), _IMPORTANCE_LAYOUTS)
+    return _detect("importance", header_fields(raw_header, "importance"), _IMPORTANCE_LAYOUTS)
 
 
 class Transaction(NamedTuple):
@@ -168,9 +195,11 @@ def _transaction(
         return reject(f"value {number[:40]!r} is not a finite number")
     if value < 0:
         return reject(f"value {number[:40]!r} is negative")
+    if value > MAX_VALUE:
+        return reject(f"value {number[:40]!r} is greater than 10^15")
+    if too_long(customer, merchant):
+        return reject(f"customer or merchant id longer than {MAX_ID_BYTES} bytes")
     kind = clean(fields[layout.kind])
-    if too_long(customer, merchant, kind):
-        return reject(f"customer, merchant or type longer than {MAX_ID_BYTES} bytes")
     gender = clean(fields[layout.gender]).upper()
     return Transaction(
         record, customer, merchant, value + 0.0, gender if gender in ("F", "M") else "", kind

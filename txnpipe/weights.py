@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from txnpipe.csvscan import iter_records, split_fields
 from txnpipe.errors import TxnpipeError
-from txnpipe.layouts import clean, importance_layout, parse_number, too_long
+from txnpipe.layouts import MAX_VALUE, clean, importance_layout, parse_number
 
 WeightKey = tuple[str, str, str]
 
@@ -58,7 +58,9 @@ class WeightRows:
             weight = parse_number(clean(fields[value_at]))
             merchant = clean(fields[merchant_at]) if merchant_at is not None else ""
             kind = clean(fields[kind_at])
-            if (not customer or weight is None or too_long(customer, merchant, kind)
+            # A key holding NUL cannot be stored, and can match no transaction (SPEC 2.2
+            # rejects those): skipped and counted like the rows SPEC 2.2 names.
+            if (not customer or weight is None or abs(weight) > MAX_VALUE
                     or "\x00" in customer + merchant + kind):  # fmt: skip
                 self.skipped += 1
                 continue

@@ -35,9 +35,14 @@ def _run(tmp_path: Path, tx: Path, imp: Path, *extra: str) -> int:
         (b"", "is empty"),
         (b"\n\n", "is empty"),
         (b"a,b,c\n1,2,3\n", "matches no layout: seed layout is missing CustomerId"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
-        ("CustomerId;MerchantId\n".encode("utf-16"), "binary"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "is not CSV text: its header line is not valid UTF-8"),
+        ("CustomerId;MerchantId\n".encode("utf-16"), "binary, not CSV text"),
         (b"Customer\xffId,MerchantId\n", "not valid UTF-8"),
+        (b"CustomerId,MerchantId\x00,transaction_value,gender,transaction_type\n", "binary"),
+        (b"CustomerId,MerchantId,transaction_value,gender,transaction_type\rC1,M1,1,F,a\r",
+         "bare CR"),
+        (b"CustomerId,MerchantId,transaction_value,gender,transaction_type\r"
+         + b"C1,M1,1,F,a\r" * 200_000, "bare CR"),
     ],
 )
 def test_unusable_transactions_file_is_one_line_and_exit_2(

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from txnpipe.chunkparse import parse_chunk
+from txnpipe.chunkparse import parse_chunk, rejects_csv
 from txnpipe.errors import TxnpipeError
 from txnpipe.layouts import (
     Reject,
@@ -65,11 +65,50 @@ def test_banksim_record_is_cleaned() -> None:
         (b"C1,M1,inf,F,t\n", "not a finite number"),
         (b"C1,M1,-0.5,F,t\n", "negative"),
         (b"C\xff,M1,5,F,t\n", "not valid UTF-8"),
+        (b"C1,M1,1e308,F,t\n", "greater than 10^15"),
+        (b"C1,M1,1000000000000000.1,F,t\n", "greater than 10^15"),
+        (b"C1,M1\x00,5,F,t\n", "NUL"),
+        (b"C1,M1,5,F,t\x00\n", "NUL"),
+        (b"C" + b"1" * 1000 + b",M1,5,F,t\n", "longer than 1000 bytes"),
+        (b"C1,M" + "\u00e9".encode() * 500 + b",5,F,t\n", "longer than 1000 bytes"),
     ],
 )
 def test_rejects_carry_a_reason(line: bytes, reason: str) -> None:
     r = parse_transaction(3, line, transactions_layout(SEED))
     assert isinstance(r, Reject) and reason in r.reason and r.record == 3
+
+
+def test_values_up_to_ten_to_the_fifteen_and_any_long_type_are_accepted() -> None:
+    """SPEC 2.2 bounds a value at 10^15 and an id (customer, merchant) at 1,000 bytes; a
+    transaction type is no id, and is stored and looked up at any length."""
+    layout = transactions_layout(SEED)
+    kind = "t" * 5000
+    ids = "C" * 999, "M" * 999
+    t = parse_transaction(0, f"{ids[0]},{ids[1]},1e15,F,{kind}\n".encode(), layout)
+    assert isinstance(t, Transaction) and t.value == 1e15 and t.kind == kind
+
+
+def test_a_header_line_that_is_not_text_is_refused() -> None:
+    for header, message in (
+        (SEED.replace(b"gender", b"gen\x00der"), "binary, not CSV text"),
+        (SEED.replace(b"\n", b"\rC1,M1,5,F,t\r"), "bare CR"),
+        (SEED.replace(b"\n", b"\r"), None),  # one line ending in CR: nothing is bare
+        (SEED.replace(b"\n", b"\r\n"), None),
+    ):
+        if message is None:
+            assert transactions_layout(header).name == "seed"
+        else:
+            with pytest.raises(TxnpipeError, match=message):
+                transactions_layout(header)
+
+
+def test_a_nul_is_a_reject_wherever_it_is_and_never_written_raw() -> None:
+    lines = [b"C1,M1,1,F,t\n", b"C2,M\x001,1,F,t\n", b'"C\x003",M1,1,F,t\n', b"C4,M1,2,F,t\n"]
+    parsed = parse_chunk(SEED + b"".join(lines), 0, 10)
+    assert [t.customer for t in parsed.transactions] == ["C1", "C4"]
+    assert [(r.record, "NUL" in r.reason) for r in parsed.rejects] == [(1, True), (2, True)]
+    written = rejects_csv(parsed.rejects)
+    assert b"\x00" not in written and b"M\\x001" in written
 
 
 def test_gender_other_than_f_or_m_is_neither() -> None:
@@ -88,6 +127,16 @@ def test_weights_mean_of_duplicates_and_skipped_rows() -> None:
     w = parse_weights(data)
     assert w.layout == "banksim" and w.skipped == 3 and w.rows == 6
     assert w.by_key == {("C1", "M1", "food"): 3.0, ("C4", "M2", "tech"): 1.5}
+    bounded = parse_weights(
+        b"CustomerId,transaction_type,weightage\n"
+        b"C1,food,1e308\nC1,food,1e308\nC2,food,1.7e308\nC3,food,-1e15\nC4,food,-1.1e15\n"
+        b"C5,fo\x00od,1\n"
+    )  # SPEC 2.2: a weight whose magnitude exceeds 10^15 is skipped (and counted)
+    assert bounded.by_key == {("C3", "", "food"): -1e15} and bounded.skipped == 5
+    long_key = ("C" * 1000, "M" * 1000, "t" * 3000)
+    row = f"{long_key[0]},{long_key[1]},2,{long_key[2]}\n".encode()
+    banksim = parse_weights(b"Source,Target,Weight,typeTrans\n" + row)
+    assert banksim.by_key == {long_key: 2.0} and banksim.skipped == 0
     seed = parse_weights(b"CustomerId,transaction_type,weightage\nC1,food,2\nC1,food,3\n")
     assert seed.by_key == {("C1", "", "food"): 2.5}
     assert seed.key_for("C1", "M7", "food") == ("C1", "", "food")

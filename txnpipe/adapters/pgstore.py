@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -30,6 +30,15 @@ _SCHEMA_LOCK = 7_301_001
 _WRITER_LOCK = 7_301_002
 
 
+# The version of schema.sql: bumped with every change to it, so that a database holding
+# this version is left alone at connect.
+SCHEMA_VERSION = 4
+# The database roles of the deployed functions (created by ``migrate``): the chunker's may
+# touch only the pointer tables, the detector's only its own.
+CHUNKER_ROLE = "txnpipe_chunker"
+DETECTOR_ROLE = "txnpipe_detector"
+
+
 def connect(url: str) -> psycopg.Connection:
     """Autocommit, with explicit transactions; no server-side prepares (RDS Proxy pinning)."""
     conn = psycopg.connect(url, autocommit=True, prepare_threshold=None)
@@ -37,12 +46,42 @@ def connect(url: str) -> psycopg.Connection:
     return conn
 
 
+def _schema_version(conn: psycopg.Connection) -> int | None:
+    if conn.execute("SELECT to_regclass('txnpipe.schema_version')").fetchone() == (None,):
+        return None
+    row = conn.execute("SELECT max(version) FROM txnpipe.schema_version").fetchone()
+    return None if row is None else row[0]
+
+
 def ensure_schema(conn: psycopg.Connection) -> None:
-    """Idempotent migration, serialised so concurrent cold starts don't race on DDL."""
+    """Bring the schema to this version, serialised so concurrent cold starts don't race on
+    DDL; a database that is current already is only read (one small query)."""
+    if _schema_version(conn) == SCHEMA_VERSION:
+        return
     ddl = resources.files("txnpipe.adapters").joinpath("schema.sql").read_text()
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        if _schema_version(conn) == SCHEMA_VERSION:
+            return
         conn.execute(ddl)
+        conn.execute("DELETE FROM txnpipe.schema_version")
+        conn.execute("INSERT INTO txnpipe.schema_version (version) VALUES (%s)", (SCHEMA_VERSION,))
+
+
+def migrate(conn: psycopg.Connection, role_passwords: Mapping[str, str] | None = None) -> None:
+    """The deployment's migration, run with the master credentials: the schema, then the two
+    function roles with only their own tables (``roles.sql``), and each role's password when
+    given (role name -> password, from the role's own secret)."""
+    ensure_schema(conn)
+    grants = resources.files("txnpipe.adapters").joinpath("roles.sql").read_text()
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        conn.execute(grants)
+        for role, password in (role_passwords or {}).items():
+            if role not in (CHUNKER_ROLE, DETECTOR_ROLE):
+                raise ValueError(f"{role!r} is not a txnpipe function role")
+            statement = sql.SQL("ALTER ROLE {} PASSWORD {}")  # DDL takes no bound parameters
+            conn.execute(statement.format(sql.Identifier(role), sql.Literal(password)))
 
 
 def source_id(conn: psycopg.Connection, source: str) -> int:
@@ -128,7 +167,8 @@ _PROGRESS = (
 # with its weight, looked up once here and never again. A transaction's weight is keyed
 # by (customer, merchant, kind) for BankSim weights, by (customer, kind) for seed weights
 # (stored with merchant ''); the scalar subquery keeps the look-up an index probe per
-# record whatever the planner guesses of the temporary table.
+# record (of weights_by_key, the key's hash) whatever the planner guesses of the temporary
+# table.
 _INCOMING = (
     'CREATE TEMP TABLE IF NOT EXISTS incoming (record bigint, customer text COLLATE "C",'
     ' merchant text COLLATE "C", value float8, gender text COLLATE "C", kind text COLLATE "C")'
@@ -140,8 +180,10 @@ INSERT INTO txnpipe.history
     (source_id, record, chunk, customer, merchant, value, gender, kind, weight)
 SELECT %(sid)s, i.record, %(chunk)s, i.customer, i.merchant, i.value, i.gender, i.kind,
        (SELECT w.weight FROM txnpipe.weights w
-        WHERE w.source_id = %(sid)s AND w.customer = i.customer AND w.kind = i.kind
-          AND w.merchant = {weight_merchant})
+        WHERE w.source_id = %(sid)s
+          AND txnpipe.weight_key(w.customer, w.merchant, w.kind)
+              = txnpipe.weight_key(i.customer, {weight_merchant}, i.kind)
+          AND w.customer = i.customer AND w.kind = i.kind AND w.merchant = {weight_merchant})
 FROM incoming i
 """
 _INSERT_HISTORY_BY_MERCHANT = _INSERT_HISTORY.format(weight_merchant="i.merchant")

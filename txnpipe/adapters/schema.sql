@@ -3,6 +3,12 @@
 -- it keeps index look-ups cheap.
 CREATE SCHEMA IF NOT EXISTS txnpipe;
 
+-- Which version of this file the database holds: a connection whose database is current
+-- runs none of the statements below (the functions' database roles may not).
+CREATE TABLE IF NOT EXISTS txnpipe.schema_version (
+    version     int NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS txnpipe.sources (
     source_id   serial PRIMARY KEY,
     name        text COLLATE "C" NOT NULL UNIQUE
@@ -56,14 +62,31 @@ CREATE TABLE IF NOT EXISTS txnpipe.chunk_log (
     PRIMARY KEY (source_id, chunk)
 );
 
+-- One row per importance key (the load keeps each key's mean). Found through a hash of the
+-- key, not a b-tree over the three texts: those may hold up to 3 KB together, more than a
+-- b-tree entry can (an index entry must fit a third of a page), and a type is any length.
 CREATE TABLE IF NOT EXISTS txnpipe.weights (
     source_id   int NOT NULL,
     customer    text COLLATE "C" NOT NULL,
     merchant    text COLLATE "C" NOT NULL,
     kind        text COLLATE "C" NOT NULL,
-    weight      double precision NOT NULL,
-    PRIMARY KEY (source_id, customer, merchant, kind)
+    weight      double precision NOT NULL
 );
+DO $$
+BEGIN
+    IF to_regprocedure('txnpipe.weight_key(text, text, text)') IS NULL THEN
+        -- the unit separator keeps ('a', 'b') and ('ab', '') apart; a collision of the hash
+        -- only costs a comparison, since every look-up also compares the three texts
+        CREATE FUNCTION txnpipe.weight_key(customer text, merchant text, kind text)
+        RETURNS bigint LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+        RETURN hashtextextended(customer || E'\x1f' || merchant || E'\x1f' || kind, 0);
+    END IF;
+    IF to_regclass('txnpipe.weights_by_key') IS NULL THEN
+        ALTER TABLE txnpipe.weights DROP CONSTRAINT IF EXISTS weights_pkey;
+        CREATE INDEX weights_by_key
+            ON txnpipe.weights (source_id, txnpipe.weight_key(customer, merchant, kind));
+    END IF;
+END $$;
 
 CREATE TABLE IF NOT EXISTS txnpipe.history (
     source_id   int NOT NULL,
@@ -199,4 +222,3 @@ CREATE TABLE IF NOT EXISTS txnpipe.detections (
     PRIMARY KEY (source_id, seq),
     UNIQUE (source_id, pattern, merchant, customer)
 );
-
