@@ -98,7 +98,7 @@ def replay(db_url: str, data: Dataset, settings: Settings, label: str) -> Replay
     every = max(1, 50_000 // settings.chunk_rows)
     mark = every
 
-    def progress(done: int, total: int | None) -> None:
+    def progress(source: str, done: int, total: int | None) -> None:
         nonlocal mark
         if done >= mark:
             say(f"  [{label}] {done}/{total} chunks applied")
@@ -113,7 +113,8 @@ def replay(db_url: str, data: Dataset, settings: Settings, label: str) -> Replay
             database_url=db_url,
         )
         summary = run(opts, progress=progress)
-    return Replay(summary.seconds, chunk_costs(db_url, summary.source), summary.detections,
+    source = summary.streams[0].source
+    return Replay(summary.seconds, chunk_costs(db_url, source), summary.detections,
                   summary.rejects)  # fmt: skip
 
 

@@ -18,7 +18,15 @@ from txnpipe.csvscan import BOM, scan_records
 from txnpipe.errors import TxnpipeError
 from txnpipe.keys import chunk_key, manifest_key
 from txnpipe.layouts import transactions_layout
-from txnpipe.ports import ChunkerState, Fault, ObjectStore, Pointer, no_fault
+from txnpipe.ports import (
+    ChunkerState,
+    Fault,
+    InputChanged,
+    ObjectStore,
+    ObjectVersion,
+    Pointer,
+    no_fault,
+)
 from txnpipe.settings import Settings
 
 FIRST_WINDOW = 256 * 1024
@@ -57,29 +65,42 @@ class RangeReader:
     def __init__(self, store: ObjectStore, read_ahead: int = READ_AHEAD) -> None:
         self.store = store
         self.read_ahead = read_ahead
-        self._key = ""
+        self._key: tuple[str, ObjectVersion | None] = ("", None)
         self._start = 0
         self._data = b""
         self._size = 0
 
-    def read(self, key: str, start: int, length: int) -> tuple[bytes, int]:
-        """Bytes from ``start``: possibly fewer than ``length`` when served from the buffer."""
+    def read(
+        self, key: str, start: int, length: int, version: ObjectVersion | None = None
+    ) -> tuple[bytes, int]:
+        """Bytes from ``start`` of ``version`` of the object: possibly fewer than ``length``
+        when served from the buffer."""
         cached_end = self._start + len(self._data)
-        if key != self._key or not self._start <= start < cached_end:
-            self._data, self._size = self.store.get_range(key, start, max(length, self.read_ahead))
-            self._key, self._start = key, start
+        if (key, version) != self._key or not self._start <= start < cached_end:
+            try:
+                self._data, self._size = self.store.get_range(
+                    key, start, max(length, self.read_ahead), version
+                )
+            except InputChanged as exc:
+                raise TxnpipeError(
+                    f"transactions file {exc}; its stream reads only the version it started "
+                    "from (enable versioning on the bucket, or put the original back)"
+                ) from None
+            self._key, self._start = (key, version), start
         offset = start - self._start
         return self._data[offset : offset + length], self._size
 
 
-def read_records(reader: RangeReader, key: str, offset: int, limit: int) -> ChunkCut:
+def read_records(
+    reader: RangeReader, key: str, offset: int, limit: int, version: ObjectVersion | None = None
+) -> ChunkCut:
     """Up to ``limit`` records from ``offset``, fetching more bytes only when a record is cut."""
     buf = b""
     base = offset
     records: list[bytes] = []
     window = FIRST_WINDOW
     while True:
-        data, size = reader.read(key, base + len(buf), window)
+        data, size = reader.read(key, base + len(buf), window, version)
         buf += data
         eof = base + len(buf) >= size
         scan = scan_records(buf, eof=eof, limit=limit - len(records))
@@ -95,16 +116,21 @@ def read_records(reader: RangeReader, key: str, offset: int, limit: int) -> Chun
 
 
 def _start_pointer(reader: RangeReader, source: str, input_key: str, now: datetime) -> Pointer:
-    head, size = reader.read(input_key, 0, len(BOM))
+    """The pointer at the start of a stream, pinned to the input's version of this moment."""
+    try:
+        version = reader.store.version(input_key)
+    except KeyError:
+        raise TxnpipeError(f"transactions file {input_key!r} does not exist") from None
+    head, size = reader.read(input_key, 0, len(BOM), version)
     if size == 0:
         raise TxnpipeError(f"transactions file {input_key!r} is empty")
     skip = len(BOM) if head.startswith(BOM) else 0
-    cut = read_records(reader, input_key, skip, 1)
+    cut = read_records(reader, input_key, skip, 1, version)
     if not cut.records:
         raise TxnpipeError(f"transactions file {input_key!r} has no header line")
     header = cut.records[0]
     transactions_layout(header)
-    return Pointer(source, input_key, header, now, 0, cut.next_offset, 0, False)
+    return Pointer(source, input_key, header, now, 0, cut.next_offset, 0, False, version)
 
 
 def run_tick(
@@ -155,7 +181,8 @@ def _write_next(
     fault: Fault,
     written: list[int],
 ) -> Pointer:
-    cut = read_records(reader, pointer.input_key, pointer.next_offset, settings.chunk_rows)
+    cut = read_records(reader, pointer.input_key, pointer.next_offset, settings.chunk_rows,
+                       pointer.input_version)  # fmt: skip
     chunks, records = pointer.next_chunk, pointer.records
     if cut.records:
         store.put(chunk_key(pointer.source, chunks), pointer.header + b"".join(cut.records))

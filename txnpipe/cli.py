@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
-from txnpipe.errors import TxnpipeError
+from txnpipe.errors import TxnpipeError, one_line
+from txnpipe.local.preflight import DB_WAIT_SECONDS
 from txnpipe.settings import Settings
 
 
@@ -24,9 +28,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run chunker and detector end to end locally")
-    run.add_argument("--transactions", type=Path, required=True)
-    run.add_argument("--importance", type=Path, required=True)
-    run.add_argument("--out", type=Path, required=True)
+    run.add_argument("--transactions", type=Path, required=True, action="append",
+                     metavar="FILE", help="a transactions file; give it again for more streams, "
+                     "run side by side (each named by its file name without extension)")  # fmt: skip
+    run.add_argument("--importance", type=Path, required=True, metavar="FILE",
+                     help="the importance (weights) file")  # fmt: skip
+    run.add_argument("--out", type=Path, required=True, metavar="DIR",
+                     help="where chunks/, detections/, rejects/ and run.json are written")  # fmt: skip
     pace = run.add_mutually_exclusive_group()
     pace.add_argument("--fast", action="store_true", help="no waiting between chunks")
     pace.add_argument("--interval", type=float, metavar="SECONDS", help="chunk cadence")
@@ -40,8 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--upgrade-engine", choices=("inline", "duckdb", "spark"), default="inline",
                      help="where PatId1's percentiles are computed (default: inline, per chunk)")
     run.add_argument("--chaos", type=int, metavar="SEED",
-                     help="duplicate, reorder and delay events, crash at fault points, restart "
-                          "the embedded PostgreSQL; the output must not change")  # fmt: skip
+                     help="duplicate, reorder, delay and lose events, crash at fault points, "
+                          "restart the embedded PostgreSQL; the output must not change")  # fmt: skip
+    run.add_argument("--db-wait", type=float, default=DB_WAIT_SECONDS, metavar="SECONDS",
+                     help="how long a lost database may take to come back before the run "
+                          "fails with exit 1 (default: %(default)s)")  # fmt: skip
 
     gen = sub.add_parser("generate", help="write synthetic BankSim-shaped input files")
     gen.add_argument("--out", type=Path, required=True)
@@ -77,7 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--from", type=Path, required=True, dest="run_dir", metavar="RUN_DIR")
     rep.add_argument("--out", type=Path, required=True, metavar="DIR")
     rep.add_argument("--top", type=int, default=10, metavar="N",
-                     help="merchants and customers listed per pattern")  # fmt: skip
+                     help="merchants and customers listed per pattern (default: %(default)s)")  # fmt: skip
+    rep.add_argument("--source", metavar="NAME",
+                     help="the stream to report on, when the run holds several")  # fmt: skip
     return parser
 
 
@@ -95,6 +108,8 @@ def _run(args: argparse.Namespace) -> None:
     from txnpipe.local.display import print_summary, progress_bar
     from txnpipe.local.runner import RunOptions, run
 
+    if not 0 < args.db_wait <= 86_400:
+        raise TxnpipeError(f"--db-wait must be between 0 and 86400 seconds, got {args.db_wait}")
     opts = RunOptions(
         inputs=InputFiles.check(args.transactions, args.importance),
         out=args.out,
@@ -106,6 +121,7 @@ def _run(args: argparse.Namespace) -> None:
         pg_data=args.pg_data,
         chaos=args.chaos,
         upgrade_engine=args.upgrade_engine,
+        db_wait_seconds=args.db_wait,
     )
     with progress_bar() as progress:
         summary = run(opts, progress=progress)
@@ -153,17 +169,19 @@ def _backfill(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> None:
-    from txnpipe.status import collect, print_table
-
     from txnpipe.local import services
+    from txnpipe.status import collect, print_table
 
     if not args.database_url and not args.pg_data:
         raise TxnpipeError("--database-url (or TXNPIPE_DATABASE_URL) or --pg-data is required")
     if args.pg_data and not (args.pg_data / "PG_VERSION").is_file():
         raise TxnpipeError(f"{str(args.pg_data)!r} holds no PostgreSQL data directory")
     settings = Settings.from_sources(os.environ, args.assign)
-    url = None if args.pg_data else args.database_url
-    with services.postgres(url, args.pg_data) as database_url:
+    with ExitStack() as stack:
+        if args.pg_data:
+            database_url = stack.enter_context(services.postgres_to_read(args.pg_data))
+        else:
+            database_url = args.database_url
         report = collect(database_url, settings.detection_batch_rows, args.source)
     if args.json:
         print(report.as_json())
@@ -176,11 +194,22 @@ def _report(args: argparse.Namespace) -> None:
 
     if args.top < 1:
         raise TxnpipeError("--top must be >= 1")
-    path = write_report(args.run_dir, args.out, top=args.top)
+    path = write_report(args.run_dir, args.out, top=args.top, source=args.source)
     print(f"wrote {path}")
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that a run unwinds (and stops what it started)
+    as it does on Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         args = _parser().parse_args(argv)
         commands = {
@@ -189,8 +218,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         }  # fmt: skip
         status = commands[args.command](args)
     except TxnpipeError as exc:
-        print(f"txnpipe: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"txnpipe: error: {one_line(exc)}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("txnpipe: interrupted", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("txnpipe: terminated", file=sys.stderr)
+        return 143
     return status or 0
 
 

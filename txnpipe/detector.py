@@ -17,7 +17,15 @@ from datetime import datetime, timezone
 from txnpipe.chunkparse import ParsedChunk, parse_chunk, rejects_csv
 from txnpipe.detections import detections_csv, files_due
 from txnpipe.errors import TxnpipeError
-from txnpipe.keys import ChunkRef, chunk_key, detections_key, manifest_key, rejects_key
+from txnpipe.keys import (
+    ChunkRef,
+    chunk_key,
+    chunks_folder,
+    detections_key,
+    manifest_key,
+    parse_chunk_key,
+    rejects_key,
+)
 from txnpipe.ports import DetectorState, Fault, ObjectStore, UpgradeEngine, UpgradeRun, no_fault
 from txnpipe.settings import Settings
 from txnpipe.weights import weight_rows
@@ -33,6 +41,10 @@ class DetectorReport:
     ended: set[str] = field(default_factory=set)
     upgrade_runs: list[UpgradeRun] = field(default_factory=list)
     upgrade_failures: list[str] = field(default_factory=list)
+    # source -> (importance rows read, rows skipped), for the weights this invocation loaded
+    weights_loaded: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # chunks (and manifests) whose events never came, found in the store instead
+    recovered: list[tuple[str, int | None]] = field(default_factory=list)
 
 
 _LOOKAHEAD = 2  # chunks read and staged ahead of the one being applied
@@ -59,24 +71,52 @@ class Detector:
         for ref in refs:
             if ref.source not in landed:
                 landed[ref.source] = []
-                self.prepare(ref.source)
+                self.prepare(ref.source, report)
             if ref.chunk is None:
                 self._record_manifest(ref.source)
             else:
                 landed[ref.source].append(ref.chunk)
-        for source, chunks in landed.items():
+        for source, chunks in sorted(landed.items()):  # one global lock order
             self.state.record_arrivals(source, chunks)
-        for source in landed:
-            self.drain(source, report)
-            self.advance_upgrade(source, report)
-            self.flush(source, report)
+        for source in sorted(landed):
+            self._catch_up(source, report, probe=False)
         return report
 
-    def prepare(self, source: str) -> None:
+    def sweep(self, sources: Iterable[str]) -> DetectorReport:
+        """Catch up without any event: S3 may lose an event, and Glue's state changes are
+        best effort. For each stream that has not ended, look in the store for landed chunks
+        and its manifest, merge a finished batch run, and write the files that are due.
+        Sources never seen before (every event of theirs lost) are registered here."""
+        report = DetectorReport()
+        for source in sorted(set(sources)):
+            progress = self.state.progress_of(source)
+            batch = self.settings.detection_batch_rows
+            if progress is not None and progress.ended and not files_due(
+                progress.detections, progress.files_written, batch, True
+            ):
+                continue
+            self.prepare(source, report)
+            if (progress is None or progress.total_chunks is None) and self.store.exists(
+                manifest_key(source)
+            ):
+                self._record_manifest(source)
+                report.recovered.append((source, None))
+            self._catch_up(source, report, probe=True)
+        return report
+
+    def _catch_up(self, source: str, report: DetectorReport, probe: bool) -> None:
+        self.drain(source, report, probe)
+        self.advance_upgrade(source, report)
+        self.flush(source, report)
+
+    def prepare(self, source: str, report: DetectorReport | None = None) -> None:
         """Register the source and load its weights, once. The first event does it; a local
         run does it ahead, while the input is still uploading."""
         if self.state.ensure_source(source):
-            self.state.load_weights(source, weight_rows(self.store.get(self.importance_key)))
+            rows = weight_rows(self.store.get(self.importance_key))
+            self.state.load_weights(source, rows)
+            if report is not None:
+                report.weights_loaded[source] = (rows.rows, rows.skipped)
 
     def poll_upgrades(self) -> DetectorReport:
         """A batch run finished somewhere (Glue's state change names no source): merge it."""
@@ -108,8 +148,9 @@ class Detector:
             first = session.progress.upgrade_through + 1
             last = session.progress.next_chunk - 1
             if session.run is None and first <= last:
-                run_id = self.upgrade_engine.start(source, first, last)
-                session.started(UpgradeRun(run_id, first, last))
+                started = self.upgrade_engine.start(source, first, last)
+                if started is not None:  # None: the engine is busy; a later call starts it
+                    session.started(started)
 
     def _record_manifest(self, source: str) -> None:
         try:
@@ -119,12 +160,16 @@ class Detector:
             raise TxnpipeError(f"manifest of {source!r} is malformed: {exc}") from None
         self.state.record_end(source, chunks, records)
 
-    def drain(self, source: str, report: DetectorReport) -> None:
+    def drain(self, source: str, report: DetectorReport, probe: bool = False) -> None:
         """Apply every landed chunk that is next in line, one transaction each.
 
         While PostgreSQL applies chunk k, the next landed chunks are fetched and parsed on
         one thread and staged into the history on another, in chunk order, so S3, parsing
         and the history's insert overlap the database work that must follow chunk order.
+
+        When the next chunk's event has not come in although a later one has (or ``probe``
+        asks, in a sweep), the chunks that landed are looked up in the store: one LIST from
+        the applied pointer, so a lost event stalls nothing.
         """
         with ThreadPoolExecutor(1) as reading, ThreadPoolExecutor(1) as staging:
 
@@ -134,34 +179,52 @@ class Detector:
 
             ahead: dict[int, Future[ParsedChunk]] = {}
             while True:
+                recovered: list[int] = []
                 with self.state.apply_session(source) as session:
                     chunk = session.progress.next_chunk
                     landed = session.arrivals()
                     if chunk not in landed:
-                        return
-                    y_start = self.clock()
-                    loading = ahead.pop(chunk, None) or load(chunk)
-                    for later in range(chunk + 1, chunk + 1 + _LOOKAHEAD):
-                        if later in landed and later not in ahead:
-                            ahead[later] = load(later)
-                    parsed = loading.result()
-                    if parsed.rejects:
-                        self.store.put(rejects_key(source, chunk), rejects_csv(parsed.rejects))
-                    self.fault("detector.in_ingest")
-                    found = session.apply(
-                        chunk,
-                        parsed.transactions,
-                        parsed.records,
-                        len(parsed.rejects),
-                        y_start,
-                        self.settings,
-                        upgrade_inline=self.upgrade_engine is None,
-                    )
+                        total = session.progress.total_chunks
+                        lost = probe or any(c > chunk for c in landed)
+                        if lost and (total is None or chunk < total):
+                            recovered = self._landed_in_store(source, chunk)
+                        if chunk not in recovered:
+                            return
+                    else:
+                        y_start = self.clock()
+                        loading = ahead.pop(chunk, None) or load(chunk)
+                        for later in range(chunk + 1, chunk + 1 + _LOOKAHEAD):
+                            if later in landed and later not in ahead:
+                                ahead[later] = load(later)
+                        parsed = loading.result()
+                        if parsed.rejects:
+                            self.store.put(rejects_key(source, chunk), rejects_csv(parsed.rejects))
+                        self.fault("detector.in_ingest")
+                        detected = session.apply(
+                            chunk,
+                            parsed.transactions,
+                            parsed.records,
+                            len(parsed.rejects),
+                            y_start,
+                            self.settings,
+                            upgrade_inline=self.upgrade_engine is None,
+                        )
+                if recovered:
+                    self.state.record_arrivals(source, recovered)
+                    report.recovered += [(source, c) for c in recovered if c not in landed]
+                    probe = False
+                    continue
                 self.fault("detector.after_commit")
                 report.applied.append((source, chunk))
                 report.records += parsed.records
                 report.rejects += len(parsed.rejects)
-                report.detections += found
+                report.detections += detected
+
+    def _landed_in_store(self, source: str, chunk: int) -> list[int]:
+        """Chunks from ``chunk`` on that are in the store (their events may be lost)."""
+        after = chunk_key(source, chunk - 1) if chunk > 0 else ""
+        refs = (parse_chunk_key(key) for key in self.store.list_keys(chunks_folder(source), after))
+        return [r.chunk for r in refs if r is not None and r.chunk is not None and r.chunk >= chunk]
 
     def _read(self, source: str, chunk: int) -> ParsedChunk:
         data = self.store.get(chunk_key(source, chunk))

@@ -1,14 +1,14 @@
 """Lambda entry points: configuration from the environment, clients made once per container.
 
-The handlers in ``lambdas/`` call these two functions and nothing else. Database
-credentials come from Secrets Manager (``TXNPIPE_DB_SECRET_ARN``), or, for local invokes
-against moto and a local PostgreSQL, from ``TXNPIPE_DATABASE_URL``; never from code.
+The handlers in ``lambdas/`` call these two functions and nothing else. Each function
+connects as its own database role with an IAM authentication token (``database_conninfo``),
+or, for local invokes against moto and a local PostgreSQL, with ``TXNPIPE_DATABASE_URL``;
+no credential ever comes from code or from a secret read at run time.
 Each invocation logs JSON and emits EMF metrics through ``txnpipe.observability``
 (Powertools), so that the core stays free of it.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping
@@ -26,8 +26,8 @@ from txnpipe.adapters.s3store import S3Store
 from txnpipe.chunker import run_tick
 from txnpipe.detector import Detector
 from txnpipe.errors import TxnpipeError
-from txnpipe.events import chunk_refs
-from txnpipe.keys import source_name
+from txnpipe.events import chunk_refs, is_job_state_change, is_sweep
+from txnpipe.keys import CHUNKS_PREFIX, source_name
 from txnpipe.ports import UpgradeEngine
 from txnpipe.settings import Settings
 
@@ -61,22 +61,44 @@ class Config:
         )
 
 
-def database_conninfo(env: Mapping[str, str], secrets: Any = None) -> str:
-    """A libpq conninfo built from the secret's fields (quoted by psycopg, never by hand)."""
+def database_conninfo(env: Mapping[str, str], rds: Any = None) -> str:
+    """A libpq conninfo for the deployed database (quoted by psycopg, never by hand).
+
+    ``TXNPIPE_DATABASE_URL`` wins (local use). Otherwise the function connects to the RDS Proxy
+    (``TXNPIPE_DB_HOST``, ``TXNPIPE_DB_PORT``) as its own database role (``TXNPIPE_DB_USER``)
+    with an IAM authentication token as the password: signed locally by the ``rds`` client
+    (no network call, no secret), valid for 15 minutes, needed only to open the connection.
+    TLS is verified against the CA bundle shipped in the Lambda bundle
+    (``TXNPIPE_DB_SSLMODE``, default ``verify-full``; ``TXNPIPE_DB_SSLROOTCERT``).
+    """
     if url := env.get("TXNPIPE_DATABASE_URL"):
         return url
-    arn = env.get("TXNPIPE_DB_SECRET_ARN")
-    if not arn:
-        raise TxnpipeError("set TXNPIPE_DB_SECRET_ARN (AWS) or TXNPIPE_DATABASE_URL (local)")
-    secrets = secrets or boto3.client("secretsmanager")
-    secret = json.loads(secrets.get_secret_value(SecretId=arn)["SecretString"])
+    host = env.get("TXNPIPE_DB_HOST", "").strip()
+    user = env.get("TXNPIPE_DB_USER", "").strip()
+    if not host or not user:
+        raise TxnpipeError(
+            "set TXNPIPE_DB_HOST and TXNPIPE_DB_USER (AWS) or TXNPIPE_DATABASE_URL (local)"
+        )
+    try:
+        port = int(env.get("TXNPIPE_DB_PORT") or 5432)
+    except ValueError:
+        port_text = env["TXNPIPE_DB_PORT"]
+        raise TxnpipeError(f"TXNPIPE_DB_PORT must be a port number, got {port_text!r}") from None
+    sslmode = env.get("TXNPIPE_DB_SSLMODE") or "verify-full"
+    rootcert = env.get("TXNPIPE_DB_SSLROOTCERT") or None
+    if sslmode in ("verify-ca", "verify-full") and not rootcert:
+        raise TxnpipeError(f"sslmode={sslmode} needs TXNPIPE_DB_SSLROOTCERT (a CA bundle file)")
+    rds = rds or boto3.client("rds")
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or rds.meta.region_name
+    token = rds.generate_db_auth_token(DBHostname=host, Port=port, DBUsername=user, Region=region)
     return psycopg.conninfo.make_conninfo(
-        host=env.get("TXNPIPE_DB_HOST") or secret["host"],
-        port=secret.get("port", 5432),
-        dbname=env.get("TXNPIPE_DB_NAME") or secret.get("dbname", "postgres"),
-        user=secret["username"],
-        password=secret["password"],
-        sslmode=env.get("TXNPIPE_DB_SSLMODE", "require"),
+        host=host,
+        port=port,
+        dbname=env.get("TXNPIPE_DB_NAME") or "postgres",
+        user=user,
+        password=token,
+        sslmode=sslmode,
+        sslrootcert=rootcert,
         connect_timeout=10,
     )
 
@@ -148,19 +170,29 @@ def handle_detector_event(event: Mapping[str, Any], context: Any) -> dict[str, A
         obs.log_event(log, refs)
         config = Config.from_env(os.environ)
         state = pgstore.PgDetectorState(_db(), staging=_staging_db)
+        store = S3Store(_s3_client(config.s3_endpoint), config.bucket)
         detector = Detector(
-            S3Store(_s3_client(config.s3_endpoint), config.bucket),
+            store,
             state,
             Settings.from_sources(os.environ),
             config.importance_key,
             upgrade_engine=_upgrade_engine(config),
         )
-        finished_run = event.get("detail-type") == "Glue Job State Change"
-        sources = state.sources_with_runs() if finished_run else [r.source for r in refs]
-        sources = list(dict.fromkeys(sources))
+        if is_sweep(event):  # no event is lost for good: every minute, catch up without one
+            sources = sorted({*state.live_sources(detector.settings.detection_batch_rows),
+                              *store.prefixes(CHUNKS_PREFIX)})  # fmt: skip
+        elif is_job_state_change(event):
+            sources = state.sources_with_runs()
+        else:
+            sources = list(dict.fromkeys(r.source for r in refs))
         first_seq = obs.detections_so_far(log, _db(), sources)
         started = time.perf_counter()
-        report = detector.poll_upgrades() if finished_run else detector.handle(refs)
+        if is_sweep(event):
+            report = detector.sweep(sources)
+        elif is_job_state_change(event):
+            report = detector.poll_upgrades()
+        else:
+            report = detector.handle(refs)
         obs.report_detector(log, _db(), report, first_seq, time.perf_counter() - started)
     return {
         "applied": [chunk for _, chunk in report.applied],

@@ -33,3 +33,12 @@ def chunk_refs(event: Mapping[str, Any]) -> list[ChunkRef]:
         if ref is not None:
             refs.append(ref)
     return refs
+
+
+def is_sweep(event: Mapping[str, Any]) -> bool:
+    """The detector's own schedule (an EventBridge scheduled event): sweep every stream."""
+    return event.get("detail-type") == "Scheduled Event" and event.get("source") == "aws.events"
+
+
+def is_job_state_change(event: Mapping[str, Any]) -> bool:
+    return event.get("detail-type") == "Glue Job State Change"

@@ -1,6 +1,7 @@
 """The local input files, checked before anything starts (SPEC 5: exit 2 on bad input)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,21 +39,41 @@ def _header(path: Path, what: str) -> bytes:
 
 
 @dataclass(frozen=True)
-class InputFiles:
-    transactions: Path
-    importance: Path
+class StreamInput:
+    """One transactions file: a stream, named by its source (SPEC 3)."""
+
+    path: Path
     source: str
     size: int
 
-    @classmethod
-    def check(cls, transactions: Path, importance: Path) -> InputFiles:
-        source = source_name(transactions.name)
-        transactions_layout(_header(transactions, "transactions"))
-        importance_layout(_header(importance, "importance"))
-        return cls(transactions, importance, source, transactions.stat().st_size)
-
     def estimated_chunks(self, chunk_rows: int) -> int:
         """Lines over chunk size: exact for files without quoted line breaks or empty lines."""
-        with self.transactions.open("rb") as f:
+        with self.path.open("rb") as f:
             lines = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 22), b""))
         return max(1, -(-max(lines - 1, 0) // chunk_rows))
+
+
+@dataclass(frozen=True)
+class InputFiles:
+    streams: tuple[StreamInput, ...]
+    importance: Path
+
+    @classmethod
+    def check(cls, transactions: Path | Sequence[Path], importance: Path) -> InputFiles:
+        paths = [transactions] if isinstance(transactions, Path) else list(transactions)
+        streams: dict[str, StreamInput] = {}
+        for path in paths:
+            source = source_name(path.name)
+            transactions_layout(_header(path, "transactions"))
+            if source in streams:
+                raise TxnpipeError(
+                    f"transactions files {str(streams[source].path)!r} and {str(path)!r} have "
+                    f"the same source name {source!r}; rename one"
+                )
+            streams[source] = StreamInput(path, source, path.stat().st_size)
+        importance_layout(_header(importance, "importance"))
+        return cls(tuple(streams.values()), importance)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(s.source for s in self.streams)

@@ -7,6 +7,7 @@ from pathlib import PurePosixPath
 
 from txnpipe.errors import TxnpipeError
 
+CHUNKS_PREFIX = "chunks/"
 _SOURCE = re.compile(r"[\w][\w.-]*")
 _CHUNK_KEY = re.compile(r"chunks/([^/]+)/chunk_(\d{6,})\.csv")
 _MANIFEST_KEY = re.compile(r"chunks/([^/]+)/_manifest\.json")
@@ -22,12 +23,16 @@ def source_name(filename: str) -> str:
     return stem
 
 
+def chunks_folder(source: str) -> str:
+    return f"{CHUNKS_PREFIX}{source}/"
+
+
 def chunk_key(source: str, chunk: int) -> str:
-    return f"chunks/{source}/chunk_{chunk:06d}.csv"
+    return f"{chunks_folder(source)}chunk_{chunk:06d}.csv"
 
 
 def manifest_key(source: str) -> str:
-    return f"chunks/{source}/_manifest.json"
+    return f"{chunks_folder(source)}_manifest.json"
 
 
 def detections_key(source: str, index: int) -> str:

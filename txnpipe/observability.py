@@ -292,8 +292,19 @@ def applied_stats(
     return stats
 
 
-def detector_metrics(stats: AppliedStats, files: int, duration_ms: float) -> list[Metric]:
+def detector_metrics(
+    stats: AppliedStats, files: int, duration_ms: float, recovered: int = 0,
+    weights: tuple[int, int] | None = None,
+) -> list[Metric]:  # fmt: skip
+    """``recovered``: chunks and manifests found in S3 without their event; ``weights``:
+    the importance rows read and skipped, when this invocation loaded them."""
+    loaded = [] if weights is None else [
+        Metric("ImportanceRows", MetricUnit.Count, [weights[0]]),
+        Metric("ImportanceRowsSkipped", MetricUnit.Count, [weights[1]]),
+    ]  # fmt: skip
     return [
+        *loaded,
+        Metric("EventsRecovered", MetricUnit.Count, [recovered]),
         Metric("ChunksApplied", MetricUnit.Count, [len(stats.chunks)]),
         Metric("Records", MetricUnit.Count, [stats.records]),
         Metric("Rejects", MetricUnit.Count, [stats.rejects]),
@@ -323,10 +334,17 @@ def report_detector(
             stats = applied_stats(conn, source, applied, first, report.upgrade_runs)
             folder = detections_key(source, 0).rsplit("/", 1)[0] + "/"
             files = [key for key in report.files if key.startswith(folder)]
+            recovered = [manifest_key(source) if k is None else chunk_key(source, k)
+                         for s, k in report.recovered if s == source]  # fmt: skip
+            weights = report.weights_loaded.get(source)
+            loaded = {} if weights is None else {
+                "importance_rows": weights[0], "importance_rows_skipped": weights[1]}  # fmt: skip
             log.info(
                 "chunks applied" if applied else "no chunk applied",
                 extra={
                     "source": source,
+                    **loaded,
+                    "recovered_keys": recovered,
                     "applied_chunk_keys": [chunk_key(source, k) for k in applied],
                     "records": stats.records,
                     "rejects": stats.rejects,
@@ -338,4 +356,5 @@ def report_detector(
                     "duration_ms": round(duration_ms, 1),
                 },
             )
-            publish(DETECTOR_SERVICE, source, detector_metrics(stats, len(files), duration_ms))
+            metrics = detector_metrics(stats, len(files), duration_ms, len(recovered), weights)
+            publish(DETECTOR_SERVICE, source, metrics)

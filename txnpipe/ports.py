@@ -24,11 +24,38 @@ def no_fault(point: str) -> None:
     """The production fault hook: never fails. Chaos runs inject crashes here."""
 
 
+@dataclass(frozen=True)
+class ObjectVersion:
+    """One version of an object: its S3 version id where the bucket keeps versions, and its
+    ETag. A stream pins the version of its input when it starts, so that the object put
+    again while the stream runs never changes (or resets) it."""
+
+    version_id: str | None
+    etag: str
+
+
+class InputChanged(Exception):
+    """The pinned version of an object is gone (an unversioned bucket's object was replaced)."""
+
+
 class ObjectStore(Protocol):
     def get(self, key: str) -> bytes: ...
 
-    def get_range(self, key: str, start: int, length: int) -> tuple[bytes, int]:
-        """Bytes [start, start+length) and the object's total size."""
+    def get_range(
+        self, key: str, start: int, length: int, version: ObjectVersion | None = None
+    ) -> tuple[bytes, int]:
+        """Bytes [start, start+length) and the object's total size; of ``version`` if given
+        (raises ``InputChanged`` when that version is no longer there)."""
+        ...
+
+    def version(self, key: str) -> ObjectVersion:
+        """The object's current version (raises ``KeyError`` when there is none)."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list_keys(self, prefix: str, start_after: str = "", limit: int = 1000) -> list[str]:
+        """Up to ``limit`` keys under ``prefix`` that sort after ``start_after``, in order."""
         ...
 
     def put(self, key: str, data: bytes) -> None: ...
@@ -46,6 +73,7 @@ class Pointer:
     next_offset: int
     records: int
     done: bool
+    input_version: ObjectVersion | None = None  # the input as it was when the stream started
 
 
 class ChunkerState(Protocol):
@@ -93,8 +121,10 @@ Candidate = tuple[int, str, str]  # (evaluation point, merchant, customer)
 class UpgradeEngine(Protocol):
     """A batch engine for PatId1 (Glue PySpark on AWS; DuckDB or local Spark locally)."""
 
-    def start(self, source: str, first: int, last: int) -> str:
-        """Start computing PatId1 candidates for points first..last; returns a run id."""
+    def start(self, source: str, first: int, last: int) -> UpgradeRun | None:
+        """Start computing PatId1 candidates for points first..last; returns the run (a run
+        of this range already in flight, when one is), or None when the engine is busy with
+        another and a later call must try again."""
         ...
 
     def result(self, source: str, run: UpgradeRun) -> list[Candidate] | None:
@@ -160,6 +190,14 @@ class DetectorState(Protocol):
         ...
 
     def record_end(self, source: str, chunks: int, records: int) -> None: ...
+
+    def progress_of(self, source: str) -> StreamProgress | None:
+        """Where the source stands (read without its lock); None for a source never seen."""
+        ...
+
+    def live_sources(self, batch_rows: int) -> list[str]:
+        """Sources whose stream has not ended or still has detection files to write."""
+        ...
 
     def apply_session(self, source: str) -> AbstractContextManager[ApplySession]: ...
 

@@ -105,19 +105,35 @@ def _moment(value: Any, where: str) -> datetime:
     return moment
 
 
-def _read_run_json(folder: Path) -> tuple[str, list[ChunkTiming]]:
+def _stream_of(doc: dict[str, Any], source: str | None) -> dict[str, Any]:
+    """The run's stream named ``source``, or its only one (a run.json of before txnpipe 0.4
+    is one stream's document)."""
+    streams = doc.get("streams", [doc])
+    names = [str(s["source"]) for s in streams]
+    if source is None:
+        if len(streams) != 1:
+            raise TxnpipeError(f"the run holds several streams ({', '.join(names)}): pick one "
+                               "with --source")  # fmt: skip
+        return streams[0]
+    for stream in streams:
+        if stream["source"] == source:
+            return stream
+    raise TxnpipeError(f"the run holds no stream {source!r} (it holds {', '.join(names)})")
+
+
+def _read_run_json(folder: Path, source: str | None = None) -> tuple[str, list[ChunkTiming]]:
     path = folder / "run.json"
     if not folder.is_dir():
         raise _not_a_run(folder, "no such directory")
     if not path.is_file():
         raise _not_a_run(folder, "it has no run.json (`txnpipe run --out DIR` writes one)")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        source = doc["source"]
+        stream = _stream_of(json.loads(path.read_text(encoding="utf-8")), source)
+        source = stream["source"]
         if not isinstance(source, str) or not source or "/" in source or source in (".", ".."):
             raise ValueError(f"bad source {source!r}")
         chunks = []
-        for i, c in enumerate(doc["chunks"]):
+        for i, c in enumerate(stream["chunks"]):
             chunks.append(
                 ChunkTiming(
                     chunk=int(c["chunk"]),
@@ -209,8 +225,8 @@ def _read_rejects(folder: Path, source: str) -> list[RejectRow]:
     return rows
 
 
-def load_run(folder: Path) -> RunData:
-    source, chunks = _read_run_json(folder)
+def load_run(folder: Path, source: str | None = None) -> RunData:
+    source, chunks = _read_run_json(folder, source)
     finder = _PointFinder(chunks)
     detections, files, exact = _read_detections(folder, source, finder)
     rejects = _read_rejects(folder, source)
@@ -675,7 +691,7 @@ chunk's own application.</p>
 """
 
 
-def write_report(run_dir: Path, out: Path, top: int = 10) -> Path:
+def write_report(run_dir: Path, out: Path, top: int = 10, source: str | None = None) -> Path:
     """Write ``out/report.html`` for the run in ``run_dir``; returns its path."""
     try:
         import matplotlib  # noqa: F401
@@ -683,7 +699,7 @@ def write_report(run_dir: Path, out: Path, top: int = 10) -> Path:
         raise TxnpipeError(
             "txnpipe report draws its charts with matplotlib: pip install 'matplotlib>=3.8'"
         ) from None
-    data = load_run(run_dir)
+    data = load_run(run_dir, source)
     page = render_html(data, top)
     try:
         out.mkdir(parents=True, exist_ok=True)

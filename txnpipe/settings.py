@@ -14,6 +14,9 @@ from typing import Any
 from txnpipe.errors import TxnpipeError
 
 ENV_PREFIX = "TXNPIPE_"
+MAX_INTEGER = 2**31 - 1
+MAX_CHUNK_ROWS = 1_000_000  # a chunk is read, parsed and applied in memory at once
+MAX_INTERVAL = 86_400.0  # seconds
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,12 @@ def _validate(s: Settings) -> None:
     for name in s.names():
         value = getattr(s, name)
         need(isinstance(value, (int, float)) and math.isfinite(value), name, "a finite number")
-    need(s.chunk_rows >= 1, "chunk_rows", ">= 1")
-    need(s.chunk_interval_seconds >= 0, "chunk_interval_seconds", ">= 0")
+    for name in s.names():  # PostgreSQL's integer, and a cadence a stream can keep
+        if isinstance(getattr(s, name), int):
+            need(getattr(s, name) <= MAX_INTEGER, name, f"at most {MAX_INTEGER:,}")
+    need(1 <= s.chunk_rows <= MAX_CHUNK_ROWS, "chunk_rows", f"between 1 and {MAX_CHUNK_ROWS:,}")
+    need(0 <= s.chunk_interval_seconds <= MAX_INTERVAL, "chunk_interval_seconds",
+         f"between 0 and {MAX_INTERVAL:,} (a day)")  # fmt: skip
     need(s.detection_batch_rows >= 1, "detection_batch_rows", ">= 1")
     need(s.upgrade_min_merchant_txns >= 0, "upgrade_min_merchant_txns", ">= 0")
     need(0 <= s.upgrade_count_percentile <= 1, "upgrade_count_percentile", "between 0 and 1")

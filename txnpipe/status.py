@@ -17,7 +17,7 @@ import psycopg
 from psycopg import conninfo, sql
 
 from txnpipe.detections import files_due
-from txnpipe.errors import TxnpipeError
+from txnpipe.errors import TxnpipeError, one_line
 from txnpipe.rules import PATTERNS
 
 _TABLES = ("sources", "chunker_state", "detector_state", "arrivals", "chunk_log", "detections")
@@ -37,6 +37,7 @@ SELECT s.name,
        c.source_id IS NOT NULL, c.next_chunk, c.records, c.done, c.updated_at,
        d.source_id IS NOT NULL, d.next_chunk, d.total_chunks, d.total_records,
        d.detections, d.files_written, {upgrade_through}, {upgrade_run},
+       {weights_rows}, {weights_skipped},
        w.waiting, w.oldest_arrival,
        l.chunk, l.arrived_at, l.y_start, l.applied_at,
        t.records, t.rejects
@@ -97,6 +98,8 @@ class SourceStatus:
     detections_in_files: int
     detections_pending: int
     upgrade_run: str | None  # PatId1 batch run in flight, if any
+    importance_rows: int | None  # read from the importance file (None: not loaded yet)
+    importance_skipped: int | None  # of them skipped (SPEC 2.2)
     lag_seconds: float | None
     lag_kind: str | None  # "oldest waiting chunk" | "last applied chunk"
     last_applied_chunk: int | None
@@ -125,7 +128,7 @@ def describe_url(url: str) -> str:
     try:
         info = conninfo.conninfo_to_dict(url)
     except psycopg.Error as exc:
-        why = _one_line(exc)
+        why = one_line(exc)
         raise TxnpipeError(f"cannot reach the database: bad --database-url: {why}") from None
     host = str(info.get("host") or "localhost")
     if host.startswith("/"):
@@ -133,11 +136,6 @@ def describe_url(url: str) -> str:
     user = f"{info['user']}@" if info.get("user") else ""
     port = f":{info['port']}" if info.get("port") else ""
     return f"{user}{host}{port}/{info.get('dbname') or ''}"
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-    return text or type(exc).__name__
 
 
 def collect(url: str, detection_batch_rows: int = 100, source: str | None = None) -> StatusReport:
@@ -148,7 +146,7 @@ def collect(url: str, detection_batch_rows: int = 100, source: str | None = None
             url, autocommit=True, prepare_threshold=None, connect_timeout=_CONNECT_TIMEOUT
         )
     except psycopg.Error as exc:
-        raise TxnpipeError(f"cannot reach the database {where}: {_one_line(exc)}") from None
+        raise TxnpipeError(f"cannot reach the database {where}: {one_line(exc)}") from None
     try:
         with conn:
             conn.read_only = True
@@ -180,7 +178,7 @@ def collect(url: str, detection_batch_rows: int = 100, source: str | None = None
                     label = PATTERNS.get(int(pattern), (f"PatId{pattern}", ""))[0]
                     per_pattern.setdefault(name, {})[label] = int(count)
     except psycopg.Error as exc:
-        raise TxnpipeError(f"cannot read txnpipe status from {where}: {_one_line(exc)}") from None
+        raise TxnpipeError(f"cannot read txnpipe status from {where}: {one_line(exc)}") from None
     if source is not None and not rows:
         raise TxnpipeError(f"database {where} has no source named {source!r}")
     report = StatusReport(where, now, detection_batch_rows)
@@ -202,6 +200,8 @@ def _sources_query(conn: psycopg.Connection) -> sql.Composed:
     optional = {
         "upgrade_through": ("d.upgrade_through", "NULL::int"),
         "upgrade_run": ("d.upgrade_run", "NULL::text"),
+        "weights_rows": ("d.weights_rows", "NULL::bigint"),
+        "weights_skipped": ("d.weights_skipped", "NULL::bigint"),
     }
     fragments = {
         key: sql.SQL(present if key in columns else absent)
@@ -215,7 +215,7 @@ def _source_status(
 ) -> SourceStatus:
     (name, has_chunker, written, records_read, chunker_done, chunker_at,
      has_detector, applied, total, _total_records, detections, files, upgrade_through,
-     upgrade_run,
+     upgrade_run, weights_rows, weights_skipped,
      waiting, oldest_arrival, last_chunk, last_arrived, _last_y_start, last_applied,
      records_applied, rejects) = row  # fmt: skip
     written = int(written or 0)
@@ -270,6 +270,8 @@ def _source_status(
         detections_in_files=in_files,
         detections_pending=detections - in_files,
         upgrade_run=upgrade_run,
+        importance_rows=int(weights_rows) if weights_rows is not None else None,
+        importance_skipped=int(weights_skipped) if weights_skipped is not None else None,
         lag_seconds=lag,
         lag_kind=lag_kind,
         last_applied_chunk=int(last_chunk) if last_chunk is not None else None,
@@ -306,7 +308,7 @@ def print_table(report: StatusReport) -> None:
                   box=box.SIMPLE_HEAVY)
     table.add_column("source", no_wrap=True)
     for heading in ("chunks written", "applied", "pending", "detections", "in files",
-                    "not in files", "lag"):  # fmt: skip
+                    "not in files", "lag", "importance rows skipped"):  # fmt: skip
         table.add_column(heading, justify="right")
     table.add_column("stream")
     for s in report.sources:
@@ -332,6 +334,8 @@ def print_table(report: StatusReport) -> None:
             f"{s.detections_in_files:,} / {s.detection_files:,} files",
             f"{s.detections_pending:,}",
             lag,
+            "-" if s.importance_skipped is None
+            else f"{s.importance_skipped:,} of {s.importance_rows or 0:,}",
             stream,
         )
     console.print(table)

@@ -1,6 +1,8 @@
-"""Chaos runs: duplicated, reordered and delayed events, crashes, a database restart; same output."""
+"""Chaos runs: duplicated, reordered, delayed and lost events, crashes, a database restart; the
+same output as a clean run."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -23,9 +25,11 @@ def test_chaos_run_gives_the_clean_output(
     summary = run(opts)
     assert summary.chaos is not None
     injected = summary.chaos
-    assert injected.duplicated and injected.delayed
+    assert injected.duplicated and injected.delayed and injected.lost
     assert set(injected.crashes) == set(FAULT_POINTS)
-    assert detection_files(tmp_path, opts.inputs.source) == ds.expected()
+    log = json.loads((tmp_path / "run.json").read_text())
+    assert log["chaos"] == injected.as_dict() and log["chaos"]["lost"] == injected.lost
+    assert detection_files(tmp_path, opts.inputs.sources[0]) == ds.expected()
 
 
 def test_embedded_postgres_restart_mid_run_is_survived(tmp_path: Path, s3_endpoint: str,
@@ -35,4 +39,17 @@ def test_embedded_postgres_restart_mid_run_is_survived(tmp_path: Path, s3_endpoi
                       fast=True, s3_endpoint=s3_endpoint, bucket=bucket, chaos=4)  # fmt: skip
     summary = run(opts)
     assert summary.chaos is not None and summary.chaos.restarts == 1
-    assert detection_files(tmp_path, opts.inputs.source) == ds.expected()
+    assert detection_files(tmp_path, opts.inputs.sources[0]) == ds.expected()
+
+
+def test_chaos_with_a_batch_engine_loses_its_completion_notices_and_still_finishes(
+    tmp_path: Path, database_url: str, s3_endpoint: str, bucket: str
+) -> None:
+    ds = dataset()
+    opts = RunOptions(InputFiles.check(ds.transactions, ds.importance), tmp_path, ds.settings,
+                      fast=True, database_url=database_url, s3_endpoint=s3_endpoint,
+                      bucket=bucket, chaos=5, upgrade_engine="duckdb")  # fmt: skip
+    summary = run(opts)
+    assert summary.chaos is not None and summary.chaos.lost
+    got = sorted(row for f in detection_files(tmp_path, opts.inputs.sources[0]) for row in f)
+    assert got == sorted(row for f in ds.expected() for row in f)

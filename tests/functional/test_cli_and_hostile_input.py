@@ -59,7 +59,7 @@ def test_unusable_transactions_file_is_one_line_and_exit_2(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--set", "chunk_rows=0"], "chunk_rows must be >= 1"),
+        (["--set", "chunk_rows=0"], "chunk_rows must be between 1"),
         (["--set", "nope=1"], "unknown setting 'nope'"),
         (["--chunk-rows", "x"], "invalid int value"),
         (["--interval", "3"], "not allowed with argument --fast"),
@@ -153,14 +153,14 @@ def test_status_on_the_kept_embedded_database_of_a_run(
     assert (stream["source"], stream["ended"], stream["chunks_applied"]) == ("kept", True, 1)
 
 
-def test_embedded_server_settings_are_applied_once_and_kept(tmp_path: Path) -> None:
-    """The first start of a data directory sets the buffers (a restart), the next finds them."""
+def test_embedded_server_settings_apply_at_every_start(tmp_path: Path) -> None:
+    """The settings are the server's command line: the first start and the next have them."""
     for _ in range(2):
         with services.postgres(None, tmp_path / "pgdata") as url, psycopg.connect(url) as conn:
             assert conn.execute("SHOW synchronous_commit").fetchone() == ("off",)
-            row = conn.execute("SELECT setting::bigint * 8 / 1024 FROM pg_settings"
+            row = conn.execute("SELECT setting::bigint * 8 / 1024 || 'MB' FROM pg_settings"
                                " WHERE name = 'shared_buffers'").fetchone()  # fmt: skip
-            assert row == (services._buffers_mb(),)
+            assert row == (services.embedded_settings()["shared_buffers"],)
 
 
 @pytest.mark.parametrize("odd", ["tab\there", "line\nbreak", "carriage\rreturn", "back\\slash", "\\N"])

@@ -25,6 +25,6 @@ def test_default_size_run_matches_the_reference(
     summary = run(opts)
     assert (summary.chunks, summary.records) == (595, 594_643)
     expected = reference_detections(files.transactions.read_bytes(), files.importance.read_bytes())
-    got = detection_files(opts.out, opts.inputs.source)
+    got = detection_files(opts.out, opts.inputs.sources[0])
     assert got == expected
     assert set(Counter(row[0] for f in got for row in f)) == {"PatId1", "PatId2", "PatId3"}

@@ -135,6 +135,8 @@ def test_detector_emits_emf_metrics_and_structured_logs(
     source = source_name(lambda_env.input_key)
     chunks = len(written)
     assert chunks > 2
+    first = lambda_env.store.get(chunk_key(source, 0))  # chunk 0 has not landed yet
+    lambda_env.store.client.delete_object(Bucket=lambda_env.store.bucket, Key=chunk_key(source, 0))
     started = time.monotonic()
     for k in reversed(range(1, chunks)):  # every chunk but the first lands, and waits
         assert invoke_handler("detector", _put_event(chunk_key(source, k)))["applied"] == []
@@ -143,6 +145,7 @@ def test_detector_emits_emf_metrics_and_structured_logs(
     assert "ChunkLagSeconds" not in waiting  # nothing applied, no lag yet
     assert 0 < waiting["PendingChunkAgeSeconds"][0] < time.monotonic() - started + 1
 
+    lambda_env.store.put(chunk_key(source, 0), first)
     result = invoke_handler("detector", _put_event(chunk_key(source, 0)))
     elapsed = time.monotonic() - started
     assert result["applied"] == list(range(chunks))
@@ -328,3 +331,41 @@ def test_detector_hands_patid1_to_glue_and_merges_on_the_state_change_event(
     assert result["ended"] == [source]
     got = sorted(row for f in lambda_env.detection_files() for row in f)
     assert got == sorted(row for f in dataset().expected() for row in f)
+
+
+def test_the_sweep_event_finishes_a_stream_whose_every_event_was_lost(
+    lambda_env: Kit, in_lambda: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The detector's own schedule: no chunk event and no manifest event ever came."""
+    schedule = json.loads((EVENTS / "chunker_schedule.json").read_text())
+    while not invoke_handler("chunker", schedule)["done"]:
+        pass
+    sweep = json.loads((EVENTS / "detector_sweep.json").read_text())
+    source = source_name(lambda_env.input_key)
+    capsys.readouterr()
+    result = invoke_handler("detector", sweep)
+    assert result["ended"] == [source]
+    assert lambda_env.detection_files() == dataset().expected()
+    metrics = _only_emf(capsys.readouterr().out, "detector")
+    chunks = json.loads(lambda_env.store.get(manifest_key(source)))["chunks"]
+    assert metrics["EventsRecovered"] == [chunks + 1]  # every chunk and the manifest
+    assert invoke_handler("detector", sweep)["applied"] == []  # an ended stream: nothing to do
+
+
+def test_the_first_event_reports_the_importance_rows_it_skipped(
+    lambda_env: Kit, in_lambda: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = lambda_env.store.get(lambda_env.importance_key)
+    lambda_env.store.put(lambda_env.importance_key, good + b"'C1','M1',1e308,'x',0\n'C2'\n")
+    invoke_handler("chunker", json.loads((EVENTS / "chunker_schedule.json").read_text()))
+    source = source_name(lambda_env.input_key)
+    capsys.readouterr()
+    invoke_handler("detector", _put_event(chunk_key(source, 0)))
+    out = capsys.readouterr().out
+    metrics = _only_emf(out, "detector")
+    _, logs = _telemetry(out)
+    (applied,) = [log for log in logs if log["message"] == "chunks applied"]
+    assert applied["importance_rows_skipped"] == metrics["ImportanceRowsSkipped"][0] >= 2
+    assert applied["importance_rows"] == metrics["ImportanceRows"][0] == good.count(b"\n") + 1
+    invoke_handler("detector", _put_event(chunk_key(source, 1)))  # weights loaded once
+    assert "ImportanceRowsSkipped" not in _only_emf(capsys.readouterr().out, "detector")

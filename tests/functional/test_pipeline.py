@@ -11,10 +11,14 @@ import pytest
 
 from tests.conftest import detection_files
 from tests.functional.datasets import dataset
-from tests.functional.pipeline_kit import Kit
+from tests.functional.pipeline_kit import Kit, s3_event
 from tests.reference import reference_chunks, reference_rejects
 from txnpipe.adapters import pgstore
+from txnpipe.chunker import run_tick
+from txnpipe.errors import TxnpipeError
+from txnpipe.events import chunk_refs
 from txnpipe.inputs import InputFiles
+from txnpipe.local import services
 from txnpipe.local.runner import RunOptions, run
 
 
@@ -27,7 +31,7 @@ def test_run_matches_the_reference_file_for_file(
                       fast=True, database_url=database_url, s3_endpoint=s3_endpoint,
                       bucket=bucket)  # fmt: skip
     summary = run(opts)
-    source = opts.inputs.source
+    source = opts.inputs.sources[0]
     expected = ds.expected()
     assert {row[0] for f in expected for row in f} == {"PatId1", "PatId2", "PatId3"}
     assert detection_files(tmp_path, source) == expected
@@ -140,12 +144,47 @@ def test_early_chunk_waits_for_its_predecessors(
     ds = dataset()
     kit = Kit.upload(s3_endpoint, bucket, database_url, ds.settings, ds.transactions, ds.importance)
     keys = kit.chunk_keys(kit.write_all_chunks())
+    first = kit.store.get(keys[0])
+    kit.store.client.delete_object(Bucket=kit.store.bucket, Key=keys[0])  # not landed yet
     with pgstore.connect(database_url) as conn:
         kit.deliver(conn, [keys[2], keys[1]])
         progress = conn.execute("SELECT next_chunk FROM txnpipe.detector_state").fetchone()
         assert progress == (0,)  # nothing applied before chunk 0 lands
+        kit.store.put(keys[0], first)
         kit.deliver(conn, [keys[0]])
         assert conn.execute("SELECT next_chunk FROM txnpipe.detector_state").fetchone() == (3,)
+
+
+def test_lost_events_are_found_in_the_store(
+    database_url: str, s3_endpoint: str, bucket: str
+) -> None:
+    """A later chunk's event finds the earlier chunks whose events were lost (one LIST);
+    a sweep, with no event at all, finds the rest and the manifest, and ends the stream."""
+    ds = dataset()
+    kit = Kit.upload(s3_endpoint, bucket, database_url, ds.settings, ds.transactions, ds.importance)
+    chunks = kit.write_all_chunks()
+    keys = kit.chunk_keys(chunks)
+    with pgstore.connect(database_url) as conn:
+        detector = kit.detector(conn)
+        report = detector.handle(chunk_refs(s3_event(bucket, keys[3])))  # every other lost
+        assert report.applied == [(kit.source, k) for k in range(chunks)]
+        assert report.recovered == [(kit.source, k) for k in range(chunks) if k != 3]
+        assert not report.ended  # the manifest's event is lost too
+        report = detector.sweep([kit.source])
+        assert report.recovered == [(kit.source, None)] and report.ended == {kit.source}
+        assert detector.sweep([kit.source]).applied == []  # an ended stream is left alone
+    assert kit.detection_files() == ds.expected()
+
+
+def test_a_sweep_registers_a_stream_whose_every_event_was_lost(
+    database_url: str, s3_endpoint: str, bucket: str
+) -> None:
+    ds = dataset()
+    kit = Kit.upload(s3_endpoint, bucket, database_url, ds.settings, ds.transactions, ds.importance)
+    kit.write_all_chunks()
+    with pgstore.connect(database_url) as conn:
+        assert kit.detector(conn).sweep([kit.source]).ended == {kit.source}
+    assert kit.detection_files() == ds.expected()
 
 
 
@@ -218,3 +257,38 @@ def test_a_database_made_by_txnpipe_0_1_is_upgraded_in_place(
     with pgstore.connect(database_url) as conn:
         kit.deliver(conn, keys)
     assert kit.detection_files() == ds.expected()
+
+
+def _stream_half(kit: Kit) -> int:
+    with pgstore.connect(kit.database_url) as conn:
+        state = pgstore.PgChunkerState(conn)
+        for _ in range(5):
+            run_tick(kit.store, state, kit.settings, kit.source, kit.input_key, max_chunks=1)
+    return 5
+
+
+def test_an_input_put_again_while_its_stream_is_live_changes_nothing(
+    database_url: str, s3_endpoint: str, bucket: str
+) -> None:
+    """The deployed bucket keeps versions: the stream reads the version it started from."""
+    ds = dataset()
+    s3 = services.client("s3", s3_endpoint)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    kit = Kit.upload(s3_endpoint, bucket, database_url, ds.settings, ds.transactions, ds.importance)
+    _stream_half(kit)
+    kit.store.put(kit.input_key, b"CustomerId,MerchantId,transaction_value,gender,transaction_type\n"
+                  + b"C1,M1,1,F,x\n" * 100)  # fmt: skip
+    n = kit.write_all_chunks()
+    expected = reference_chunks(ds.transactions.read_bytes(), ds.settings.chunk_rows)
+    assert [kit.store.get(k) for k in kit.chunk_keys(n)[:-1]] == expected
+
+
+def test_an_unversioned_input_replaced_mid_stream_stops_it_with_the_reason(
+    database_url: str, s3_endpoint: str, bucket: str
+) -> None:
+    ds = dataset()
+    kit = Kit.upload(s3_endpoint, bucket, database_url, ds.settings, ds.transactions, ds.importance)
+    _stream_half(kit)
+    kit.store.put(kit.input_key, ds.transactions.read_bytes() + b"C9,M9,1,F,x\n")
+    with pytest.raises(TxnpipeError, match="no longer the object its stream started from"):
+        kit.write_all_chunks()

@@ -101,7 +101,7 @@ def test_report_escapes_what_the_data_says(run_dir: Path, tmp_path: Path) -> Non
     """Merchant ids and reject reasons come from the input: they must not become markup."""
     folder = tmp_path / "run"
     shutil.copytree(run_dir, folder)
-    source = json.loads((folder / "run.json").read_text())["source"]
+    source = json.loads((folder / "run.json").read_text())["streams"][0]["source"]
     target = next((folder / "detections" / source).glob("detections_*.csv"))
     lines = target.read_text().splitlines()
     fields = lines[1].split(",")

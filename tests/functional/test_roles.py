@@ -48,3 +48,17 @@ def test_each_function_role_does_its_work_and_nothing_else(
 def test_only_function_roles_get_passwords(database_url: str) -> None:
     with pgstore.connect(database_url) as admin, pytest.raises(ValueError, match="not a txnpipe"):
         pgstore.migrate(admin, {"postgres": "x"})
+
+
+def test_a_function_role_on_an_older_schema_asks_for_the_migration(database_url: str) -> None:
+    from txnpipe.errors import TxnpipeError
+
+    with pgstore.connect(database_url) as admin:
+        pgstore.migrate(admin)
+        admin.execute("UPDATE txnpipe.schema_version SET version = 1")
+    with pytest.raises(TxnpipeError, match="run the migration"):
+        pgstore.connect(_as(database_url, pgstore.DETECTOR_ROLE))
+    with pgstore.connect(database_url) as admin:  # a later schema is fine (a rolled-back deploy)
+        admin.execute("UPDATE txnpipe.schema_version SET version = %s",
+                      (pgstore.SCHEMA_VERSION + 1,))  # fmt: skip
+    pgstore.connect(_as(database_url, pgstore.DETECTOR_ROLE)).close()

@@ -41,7 +41,7 @@ def test_status_after_a_full_run(
     batch = ds.settings.detection_batch_rows
 
     report = collect(database_url, batch)
-    assert [s.source for s in report.sources] == [opts.inputs.source]
+    assert [s.source for s in report.sources] == [opts.inputs.sources[0]]
     s = report.sources[0]
     assert s.state == "ended" and s.ended
     assert s.chunks_written == s.total_chunks == s.chunks_applied == len(points) == summary.chunks
@@ -82,6 +82,7 @@ def test_status_part_way_through(database_url: str, s3_endpoint: str, bucket: st
     kit = Kit.upload(s3_endpoint, bucket, database_url, ds.settings, ds.transactions, ds.importance)
     n = kit.write_all_chunks()
     keys = kit.chunk_keys(n)  # chunks, then the manifest
+    kit.hold(keys)  # each lands with its event
     batch = ds.settings.detection_batch_rows
     points = _expected_by_point()
     assert n == len(points) == 24

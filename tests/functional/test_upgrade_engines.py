@@ -24,9 +24,9 @@ def test_batch_engine_gives_the_inline_set_of_detections(
                       fast=True, database_url=database_url, s3_endpoint=s3_endpoint,
                       bucket=bucket, upgrade_engine=engine)  # fmt: skip
     run(opts)
-    got = _rows(tmp_path, opts.inputs.source)
+    got = _rows(tmp_path, opts.inputs.sources[0])
     expected = [row for f in ds.expected() for row in f]
     assert sorted(got) == sorted(expected)
     assert sum(r[0] == "PatId1" for r in got) >= 5
-    sizes = [len(f) for f in detection_files(tmp_path, opts.inputs.source)]
+    sizes = [len(f) for f in detection_files(tmp_path, opts.inputs.sources[0])]
     assert all(n == ds.settings.detection_batch_rows for n in sizes[:-1])

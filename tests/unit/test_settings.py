@@ -23,7 +23,11 @@ def test_environment_then_set_later_wins() -> None:
 @pytest.mark.parametrize(
     ("assign", "message"),
     [
-        ("chunk_rows=0", "chunk_rows must be >= 1"),
+        ("chunk_rows=0", "chunk_rows must be between 1 and 1,000,000"),
+        ("chunk_rows=1e12", "chunk_rows must be at most 2,147,483,647"),
+        ("chunk_interval_seconds=1e12", "chunk_interval_seconds must be between 0 and 86,400"),
+        ("chunk_interval_seconds=1e400", "finite"),
+        ("child_min_txns=1e20", "at most 2,147,483,647"),
         ("chunk_rows=1.5", "must be an integer"),
         ("upgrade_count_percentile=1.2", "between 0 and 1"),
         ("child_max_avg_value=abc", "must be a number"),

@@ -25,7 +25,8 @@ def _row(**kw: object) -> tuple[object, ...]:
         "name": "bank", "has_chunker": True, "written": 10, "records_read": 10_000,
         "chunker_done": True, "chunker_at": NOW, "has_detector": True, "applied": 10,
         "total": 10, "total_records": 10_000, "detections": 250, "files": 3,
-        "upgrade_through": None, "upgrade_run": None, "waiting": 0, "oldest_arrival": None,
+        "upgrade_through": None, "upgrade_run": None, "weights_rows": 40, "weights_skipped": 2,
+        "waiting": 0, "oldest_arrival": None,
         "last_chunk": 9, "last_arrived": NOW - timedelta(seconds=2),
         "last_y_start": NOW - timedelta(seconds=1), "last_applied": NOW,
         "records_applied": 10_000, "rejects": 3,
@@ -37,6 +38,7 @@ def _row(**kw: object) -> tuple[object, ...]:
 def test_a_finished_stream_has_ended_once_its_last_file_is_written() -> None:
     s = _source_status(_row(), {"PatId2": 250}, NOW, 100)
     assert s.ended and s.state == "ended"
+    assert (s.importance_rows, s.importance_skipped) == (40, 2)
     assert (s.detections_in_files, s.detections_pending) == (250, 0)
     assert s.lag_kind == "last applied chunk" and s.lag_seconds == 2.0
     assert s.detections_by_pattern == {"PatId1": 0, "PatId2": 250, "PatId3": 0}

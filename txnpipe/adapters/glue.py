@@ -15,6 +15,11 @@ from txnpipe.ports import Candidate, UpgradeRun
 _RUNNING = {"STARTING", "RUNNING", "STOPPING", "WAITING"}
 
 
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
 def output_prefix(prefix: str, source: str, first: int, last: int) -> str:
     """Where the job writes a range's candidates (the same rule as the job's ``output_uri``)."""
     return f"{prefix}{source}/upgrade_{first:06d}_{last:06d}/"
@@ -28,16 +33,30 @@ class GlueUpgradeEngine:
     job_name: str
     prefix: str = "glue/"
 
-    def start(self, source: str, first: int, last: int) -> str:
-        response = self.glue.start_job_run(
-            JobName=self.job_name,
-            Arguments={
-                "--txnpipe_source": source,
-                "--txnpipe_first": str(first),
-                "--txnpipe_last": str(last),
-            },
-        )
-        return str(response["JobRunId"])
+    def start(self, source: str, first: int, last: int) -> UpgradeRun | None:
+        """Start a run; when Glue refuses (the job's concurrent runs are in flight), adopt
+        the one of this source and range if it is among them (a detector that started it
+        died before recording it), else report the engine busy (None): never fail."""
+        arguments = {"--txnpipe_source": source, "--txnpipe_first": str(first),
+                     "--txnpipe_last": str(last)}  # fmt: skip
+        try:
+            response = self.glue.start_job_run(JobName=self.job_name, Arguments=arguments)
+        except Exception as exc:  # botocore's modelled error, from whichever client
+            if _error_code(exc) != "ConcurrentRunsExceededException":
+                raise
+            return self._in_flight(source, first)
+        return UpgradeRun(str(response["JobRunId"]), first, last)
+
+    def _in_flight(self, source: str, first: int) -> UpgradeRun | None:
+        """This source's run in flight that starts at ``first``, if any."""
+        pages = self.glue.get_paginator("get_job_runs").paginate(JobName=self.job_name)
+        for page in pages:
+            for run in page.get("JobRuns", []):
+                args = run.get("Arguments", {})
+                if (run.get("JobRunState") in _RUNNING and args.get("--txnpipe_source") == source
+                        and args.get("--txnpipe_first") == str(first)):  # fmt: skip
+                    return UpgradeRun(str(run["Id"]), first, int(args["--txnpipe_last"]))
+        return None
 
     def result(self, source: str, run: UpgradeRun) -> list[Candidate] | None:
         state = self.glue.get_job_run(JobName=self.job_name, RunId=run.run_id)["JobRun"]

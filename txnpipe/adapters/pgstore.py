@@ -20,8 +20,9 @@ import psycopg
 from psycopg import sql
 
 from txnpipe.detections import Detection
+from txnpipe.errors import TxnpipeError
 from txnpipe.layouts import Transaction
-from txnpipe.ports import Candidate, Pointer, StreamProgress, UpgradeRun
+from txnpipe.ports import Candidate, ObjectVersion, Pointer, StreamProgress, UpgradeRun
 from txnpipe.rules import EPS, at_most, interpolate, least_count_at_least, percentile_ranks
 from txnpipe.settings import Settings
 from txnpipe.weights import WeightRows
@@ -32,16 +33,25 @@ _WRITER_LOCK = 7_301_002
 
 # The version of schema.sql: bumped with every change to it, so that a database holding
 # this version is left alone at connect.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
 # The database roles of the deployed functions (created by ``migrate``): the chunker's may
 # touch only the pointer tables, the detector's only its own.
 CHUNKER_ROLE = "txnpipe_chunker"
 DETECTOR_ROLE = "txnpipe_detector"
 
 
+# Unless the URL says otherwise: a connection attempt gives up after 10 s, and a connection
+# whose server went silent is found dead within about a minute (TCP keepalives), so that a
+# lost database becomes an error to retry instead of a hang.
+_CONNECT_DEFAULTS = {"connect_timeout": "10", "keepalives": "1", "keepalives_idle": "30",
+                     "keepalives_interval": "10", "keepalives_count": "3"}  # fmt: skip
+
+
 def connect(url: str) -> psycopg.Connection:
     """Autocommit, with explicit transactions; no server-side prepares (RDS Proxy pinning)."""
-    conn = psycopg.connect(url, autocommit=True, prepare_threshold=None)
+    params = {**_CONNECT_DEFAULTS, **psycopg.conninfo.conninfo_to_dict(url)}
+    conn = psycopg.connect(psycopg.conninfo.make_conninfo(**params), autocommit=True,
+                           prepare_threshold=None)  # fmt: skip
     ensure_schema(conn)
     return conn
 
@@ -53,19 +63,35 @@ def _schema_version(conn: psycopg.Connection) -> int | None:
     return None if row is None else row[0]
 
 
+def _current(version: int | None) -> bool:
+    """A database at this version, or a later one (the code of a deploy rolled back runs on
+    the schema the newer code left: every change to it only adds)."""
+    return version is not None and version >= SCHEMA_VERSION
+
+
 def ensure_schema(conn: psycopg.Connection) -> None:
     """Bring the schema to this version, serialised so concurrent cold starts don't race on
-    DDL; a database that is current already is only read (one small query)."""
-    if _schema_version(conn) == SCHEMA_VERSION:
+    DDL; a database that is current already is only read (one small query). A role that may
+    not change the schema (the deployed functions') gets a clear error instead."""
+    version = _schema_version(conn)
+    if _current(version):
         return
     ddl = resources.files("txnpipe.adapters").joinpath("schema.sql").read_text()
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-        if _schema_version(conn) == SCHEMA_VERSION:
-            return
-        conn.execute(ddl)
-        conn.execute("DELETE FROM txnpipe.schema_version")
-        conn.execute("INSERT INTO txnpipe.schema_version (version) VALUES (%s)", (SCHEMA_VERSION,))
+    try:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            if _current(_schema_version(conn)):
+                return
+            conn.execute(ddl)
+            conn.execute("DELETE FROM txnpipe.schema_version")
+            conn.execute("INSERT INTO txnpipe.schema_version (version) VALUES (%s)",
+                         (SCHEMA_VERSION,))  # fmt: skip
+    except psycopg.errors.InsufficientPrivilege:
+        raise TxnpipeError(
+            f"the database's txnpipe schema is at version {version or 0}, this code needs "
+            f"{SCHEMA_VERSION}, and this role may not migrate it: run the migration (a deploy "
+            "does, through its migrator function)"
+        ) from None
 
 
 def migrate(conn: psycopg.Connection, role_passwords: Mapping[str, str] | None = None) -> None:
@@ -133,25 +159,27 @@ class PgChunkerState:
     def load(self, source: str) -> Pointer | None:
         row = self.conn.execute(
             "SELECT c.input_key, c.header, c.started_at, c.next_chunk, c.next_offset,"
-            " c.records, c.done FROM txnpipe.chunker_state c"
+            " c.records, c.done, c.input_version_id, c.input_etag FROM txnpipe.chunker_state c"
             " JOIN txnpipe.sources s USING (source_id) WHERE s.name = %s",
             (source,),
         ).fetchone()
         if row is None:
             return None
-        return Pointer(source, row[0], bytes(row[1]), *row[2:])
+        version = ObjectVersion(row[7], row[8]) if row[8] is not None else None
+        return Pointer(source, row[0], bytes(row[1]), *row[2:7], version)
 
     def save(self, p: Pointer) -> None:
+        version = p.input_version
         self.conn.execute(
             "INSERT INTO txnpipe.chunker_state (source_id, input_key, header, started_at,"
-            " next_chunk, next_offset, records, done)"
+            " next_chunk, next_offset, records, done, input_version_id, input_etag)"
             " VALUES ((SELECT source_id FROM txnpipe.sources WHERE name = %s),"
-            " %s, %s, %s, %s, %s, %s, %s)"
+            " %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (source_id) DO UPDATE SET next_chunk = EXCLUDED.next_chunk,"
             " next_offset = EXCLUDED.next_offset, records = EXCLUDED.records,"
             " done = EXCLUDED.done, updated_at = now()",
             (p.source, p.input_key, p.header, p.started_at, p.next_chunk, p.next_offset,
-             p.records, p.done),
+             p.records, p.done, version and version.version_id, version and version.etag),
         )  # fmt: skip
 
 
@@ -185,6 +213,7 @@ SELECT %(sid)s, i.record, %(chunk)s, i.customer, i.merchant, i.value, i.gender, 
               = txnpipe.weight_key(i.customer, {weight_merchant}, i.kind)
           AND w.customer = i.customer AND w.kind = i.kind AND w.merchant = {weight_merchant})
 FROM incoming i
+ON CONFLICT (source_id, record) DO NOTHING  -- another detector staged the chunk meanwhile
 """
 _INSERT_HISTORY_BY_MERCHANT = _INSERT_HISTORY.format(weight_merchant="i.merchant")
 _INSERT_HISTORY_BY_KIND = _INSERT_HISTORY.format(weight_merchant="''")
@@ -849,11 +878,8 @@ class PgDetectorState:
                 return  # no weights loaded yet: the apply writes the history itself
             self._layouts[source] = (int(row[0]), row[1] == "banksim")
         sid, by_merchant = self._layouts[source]
-        try:
-            with conn.transaction():
-                _write_history(conn, sid, chunk, transactions, by_merchant)
-        except psycopg.errors.UniqueViolation:
-            pass  # another detector staged the same chunk first: its rows are the same
+        with conn.transaction():
+            _write_history(conn, sid, chunk, transactions, by_merchant)
         self._staged.setdefault(source, set()).add(chunk)
 
     def _sid(self, source: str) -> int:
@@ -902,20 +928,43 @@ class PgDetectorState:
                 (sid,),
             )
             self.conn.execute(
-                "UPDATE txnpipe.detector_state SET weights_loaded = true, weights_layout = %s"
-                " WHERE source_id = %s",
-                (weights.layout, sid),
+                "UPDATE txnpipe.detector_state SET weights_loaded = true, weights_layout = %s,"
+                " weights_rows = %s, weights_skipped = %s WHERE source_id = %s",
+                (weights.layout, weights.rows, weights.skipped, sid),
             )
 
     def record_arrivals(self, source: str, chunks: Sequence[int]) -> None:
+        """Rows are inserted in chunk order, whatever the event's order: concurrent
+        detectors lock the same rows in one global order and never deadlock."""
         self.conn.execute(
             "INSERT INTO txnpipe.arrivals (source_id, chunk)"
             " SELECT %(sid)s, c.chunk FROM txnpipe.detector_state d,"
             " unnest(%(chunks)s::int[]) AS c(chunk)"
             " WHERE d.source_id = %(sid)s AND d.next_chunk <= c.chunk"
+            " ORDER BY c.chunk"
             " ON CONFLICT (source_id, chunk) DO NOTHING",
-            {"sid": self._sid(source), "chunks": list(chunks)},
+            {"sid": self._sid(source), "chunks": sorted(set(chunks))},
         )
+
+    def progress_of(self, source: str) -> StreamProgress | None:
+        row = self.conn.execute(
+            "SELECT d.next_chunk, d.total_chunks, d.detections, d.files_written,"
+            " d.upgrade_through FROM txnpipe.detector_state d"
+            " JOIN txnpipe.sources s USING (source_id) WHERE s.name = %s",
+            (source,),
+        ).fetchone()
+        return StreamProgress(*row) if row is not None else None
+
+    def live_sources(self, batch_rows: int) -> list[str]:
+        """Sources whose stream has not ended, or has files still to write (for a sweep)."""
+        rows = self.conn.execute(
+            "SELECT s.name FROM txnpipe.detector_state d JOIN txnpipe.sources s USING (source_id)"
+            " WHERE d.total_chunks IS NULL OR d.next_chunk < d.total_chunks"
+            "    OR d.upgrade_through < d.total_chunks - 1 OR d.upgrade_run IS NOT NULL"
+            "    OR d.files_written * %s < d.detections ORDER BY s.name",
+            (batch_rows,),
+        ).fetchall()
+        return [name for (name,) in rows]
 
     def record_end(self, source: str, chunks: int, records: int) -> None:
         self.conn.execute(

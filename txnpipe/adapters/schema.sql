@@ -24,8 +24,12 @@ CREATE TABLE IF NOT EXISTS txnpipe.chunker_state (
     next_offset bigint NOT NULL,
     records     bigint NOT NULL,
     done        boolean NOT NULL,
-    updated_at  timestamptz NOT NULL DEFAULT now()
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    input_version_id text,  -- the input as it was at the stream's start: its S3 version id,
+    input_etag  text        -- or (unversioned bucket) its ETag; NULL before txnpipe 0.4
 );
+ALTER TABLE txnpipe.chunker_state ADD COLUMN IF NOT EXISTS input_version_id text,
+                                  ADD COLUMN IF NOT EXISTS input_etag text;
 
 -- Mechanism Y: progress, arrivals, history, aggregates, the detection outbox.
 CREATE TABLE IF NOT EXISTS txnpipe.detector_state (
@@ -40,8 +44,12 @@ CREATE TABLE IF NOT EXISTS txnpipe.detector_state (
     upgrade_through int NOT NULL DEFAULT -1,  -- PatId1 known for every point up to here
     upgrade_run    text,                       -- the batch run in flight, if any
     upgrade_first  int,
-    upgrade_last   int
+    upgrade_last   int,
+    weights_rows   bigint,  -- importance rows read, and those skipped (SPEC 2.2), at the load
+    weights_skipped bigint
 );
+ALTER TABLE txnpipe.detector_state ADD COLUMN IF NOT EXISTS weights_rows bigint,
+                                   ADD COLUMN IF NOT EXISTS weights_skipped bigint;
 
 CREATE TABLE IF NOT EXISTS txnpipe.arrivals (
     source_id   int NOT NULL,
@@ -221,4 +229,12 @@ CREATE TABLE IF NOT EXISTS txnpipe.detections (
     detected_at timestamptz NOT NULL,
     PRIMARY KEY (source_id, seq),
     UNIQUE (source_id, pattern, merchant, customer)
+);
+
+-- Which local run (``txnpipe run``) holds a source: the hold itself is an advisory lock on
+-- the run's own connection (pglease.py); this row only names its holder for a refused run.
+CREATE TABLE IF NOT EXISTS txnpipe.run_leases (
+    source_id   int PRIMARY KEY,
+    holder      text NOT NULL,
+    since       timestamptz NOT NULL DEFAULT now()
 );

@@ -11,12 +11,15 @@ from rich.table import Table
 from txnpipe.local.runner import Progress as ProgressFn
 from txnpipe.local.runner import RunSummary
 
+PATTERNS = ("PatId1", "PatId2", "PatId3")
+
 
 @contextmanager
 def progress_bar() -> Iterator[ProgressFn]:
+    """One bar per stream: chunks applied of the chunks its file holds."""
     console = Console(stderr=True)
     with Progress(
-        TextColumn("chunks applied"),
+        TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -24,32 +27,42 @@ def progress_bar() -> Iterator[ProgressFn]:
         transient=True,
         disable=not console.is_terminal,
     ) as bar:
-        task = bar.add_task("detector", total=None)
+        tasks: dict[str, object] = {}
 
-        def update(done: int, total: int | None) -> None:
-            bar.update(task, completed=done, total=max(total or 0, done) or None)
+        def update(source: str, done: int, total: int | None) -> None:
+            if source not in tasks:
+                tasks[source] = bar.add_task(f"{source}: chunks applied", total=None)
+            bar.update(tasks[source], completed=done, total=max(total or 0, done) or None)  # type: ignore[arg-type]
 
         yield update
 
 
 def print_summary(s: RunSummary) -> None:
-    table = Table(title=f"txnpipe run: {s.source}", show_header=False)
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    table.add_row("chunks", f"{s.chunks:,}")
-    table.add_row("records", f"{s.records:,}")
-    table.add_row("rejects", f"{s.rejects:,}")
-    for pattern in ("PatId1", "PatId2", "PatId3"):
-        table.add_row(f"detections {pattern}", f"{s.detections.get(pattern, 0):,}")
-    table.add_row("detection files", f"{s.files:,}")
+    table = Table(title="txnpipe run", show_header=True)
+    table.add_column("")
+    for stream in s.streams:
+        table.add_column(stream.source, justify="right")
+    rows: list[tuple[str, list[int]]] = [
+        ("chunks", [t.chunks for t in s.streams]),
+        ("records", [t.records for t in s.streams]),
+        ("rejects", [t.rejects for t in s.streams]),
+        *((f"detections {p}", [t.detections.get(p, 0) for t in s.streams]) for p in PATTERNS),
+        ("detection files", [t.files for t in s.streams]),
+        ("importance rows", [t.importance_rows for t in s.streams]),
+        ("importance rows skipped", [t.importance_skipped for t in s.streams]),
+    ]
+    for name, values in rows:
+        table.add_row(name, *(f"{v:,}" for v in values))
+    Console().print(table)
+    facts = Table(show_header=False, box=None)
     if s.chaos is not None:
         c = s.chaos
-        table.add_row("chaos: events duplicated", f"{c.duplicated:,}")
-        table.add_row("chaos: events reordered", f"{c.reordered:,}")
-        table.add_row("chaos: events delayed", f"{c.delayed:,}")
+        for name, n in (("duplicated", c.duplicated), ("reordered", c.reordered),
+                        ("delayed", c.delayed), ("lost", c.lost)):  # fmt: skip
+            facts.add_row(f"chaos: events {name}", f"{n:,}")
         for point, n in sorted(c.crashes.items()):
-            table.add_row(f"chaos: crashes at {point}", f"{n:,}")
-        table.add_row("chaos: PostgreSQL restarts", f"{c.restarts:,}")
-    table.add_row("time", f"{s.seconds:.1f} s")
-    table.add_row("output", str(s.out))
-    Console().print(table)
+            facts.add_row(f"chaos: crashes at {point}", f"{n:,}")
+        facts.add_row("chaos: PostgreSQL restarts", f"{c.restarts:,}")
+    facts.add_row("time", f"{s.seconds:.1f} s")
+    facts.add_row("output", str(s.out))
+    Console().print(facts)

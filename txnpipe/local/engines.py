@@ -55,10 +55,10 @@ class LocalUpgradeEngine:
     _ids: Any = field(default_factory=itertools.count)
     _weights: Weights | None = None
 
-    def start(self, source: str, first: int, last: int) -> str:
+    def start(self, source: str, first: int, last: int) -> UpgradeRun:
         run_id = f"{self.name}-{next(self._ids)}"
         self._runs[run_id] = self._pool.submit(self._compute, source, first, last)
-        return run_id
+        return UpgradeRun(run_id, first, last)
 
     def result(self, source: str, run: UpgradeRun) -> list[Candidate] | None:
         future = self._runs.get(run.run_id)

@@ -1,16 +1,21 @@
 """``txnpipe run``: both mechanisms end to end on one machine (SPEC 5).
 
-The chunker runs on its cadence in one thread; S3 notifies an SQS queue of every put
-under ``chunks/`` and a second thread hands each notification to the detector exactly as
-Lambda would receive it. The run ends when the detector has seen the stream end and
-written its last file.
+Every check that can fail is made before any work (a one-line error, exit 2, nothing
+deleted): the output folder, the database, the S3 endpoint, and the hold on the run's
+sources in that database (a second run on a live source is refused). Then one thread runs
+the chunker over every stream on its cadence, S3 notifies an SQS queue of each put under
+the run's ``chunks/<source>/`` prefixes, a second thread takes those notifications off the
+queue, and a third hands them to the detector exactly as Lambda would, and sweeps when no
+event comes (a lost event costs a few seconds). The run ends when every stream has ended
+and its last file is written.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import queue
-import shutil
+import socket
 import threading
 import time
 import uuid
@@ -22,23 +27,26 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
+from botocore.exceptions import BotoCoreError, ClientError
 
-from txnpipe.adapters import pgstore
+from txnpipe.adapters import pglease, pgstore
 from txnpipe.adapters.s3store import S3Store
 from txnpipe.chunker import STREAM_READ_AHEAD, RangeReader, TickReport, run_tick
 from txnpipe.detector import Detector, DetectorReport
-from txnpipe.errors import TxnpipeError
+from txnpipe.errors import RunFailed, TxnpipeError, one_line
 from txnpipe.events import chunk_refs
-from txnpipe.inputs import InputFiles
+from txnpipe.inputs import InputFiles, StreamInput
 from txnpipe.keys import ChunkRef
-from txnpipe.local import services
+from txnpipe.local import notifications, preflight, services
 from txnpipe.local.chaos import Chaos, ChaosReport, InjectedCrash
 from txnpipe.local.engines import LocalUpgradeEngine
+from txnpipe.local.preflight import DB_WAIT_SECONDS, OUTPUT_PREFIXES
 from txnpipe.ports import no_fault
 from txnpipe.settings import Settings
 
-OUTPUT_PREFIXES = ("chunks/", "detections/", "rejects/")
 _POLL_PAUSE = 0.2  # seconds
+SWEEP_IDLE = 1.0  # seconds without an event before the detector sweeps
+SWEEP_EVERY = 3.0  # and at least this often while the run lasts
 
 
 @dataclass(frozen=True)
@@ -53,26 +61,61 @@ class RunOptions:
     chaos: int | None = None
     upgrade_engine: str = "inline"
     pg_data: Path | None = None  # keep the embedded server's data here
+    db_wait_seconds: float = DB_WAIT_SECONDS
 
 
 @dataclass
-class RunSummary:
+class StreamSummary:
     source: str
     chunks: int = 0
     records: int = 0
     rejects: int = 0
     detections: dict[str, int] = field(default_factory=dict)
     files: int = 0
+    importance_rows: int = 0
+    importance_skipped: int = 0
+
+
+@dataclass
+class RunSummary:
+    streams: list[StreamSummary]
     seconds: float = 0.0
     out: Path = Path(".")
     chaos: ChaosReport | None = None
 
+    def _total(self, name: str) -> int:
+        return sum(getattr(s, name) for s in self.streams)
 
-Progress = Callable[[int, int | None], None]
+    @property
+    def chunks(self) -> int:
+        return self._total("chunks")
+
+    @property
+    def records(self) -> int:
+        return self._total("records")
+
+    @property
+    def rejects(self) -> int:
+        return self._total("rejects")
+
+    @property
+    def files(self) -> int:
+        return self._total("files")
+
+    @property
+    def detections(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for s in self.streams:
+            for pattern, n in s.detections.items():
+                totals[pattern] = totals.get(pattern, 0) + n
+        return totals
+
+
+Progress = Callable[[str, int, int | None], None]  # source, chunks applied, chunks expected
 T = TypeVar("T")
 
 
-def _quiet(done: int, total: int | None) -> None:
+def _quiet(source: str, done: int, total: int | None) -> None:
     """No progress display."""
 
 
@@ -111,99 +154,141 @@ class _Container:
             self._conn.close()
 
 
-def _retrying(fn: Callable[[], T], stop: threading.Event) -> T:
+def _retrying(fn: Callable[[], T], stop: threading.Event, patience: float) -> T:
     """Call ``fn`` until it succeeds, as Lambda retries a failed asynchronous invocation.
 
-    Injected crashes are retried at once; a lost database connection (a restart) after a
-    short back-off. Anything else is a real failure and propagates.
+    Injected crashes are retried at once; a lost database connection after a back-off that
+    doubles up to 2 s, for ``patience`` seconds of failures in a row (SPEC 5), after which
+    the run fails with the last error. Anything else is a real failure and propagates.
     """
-    delay = 0.05
+    delay, since = 0.05, None
     while True:
         try:
             return fn()
         except InjectedCrash:
             continue
-        except psycopg.OperationalError:
+        except psycopg.OperationalError as exc:
+            now = time.monotonic()
+            since = since if since is not None else now
             if stop.is_set():
                 raise
+            if now - since >= patience:
+                raise RunFailed(f"lost the database, and it was not back within "
+                                f"{patience:.0f} s ({one_line(exc)})") from None  # fmt: skip
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
 
 
 @dataclass
 class _Stream:
+    """One transactions file's stream: its input key and the chunker's reader."""
+
+    input: StreamInput
+    input_key: str
+    reader: RangeReader
+    total_hint: int
+    done: bool = False  # the chunker wrote its manifest
+
+    @property
+    def source(self) -> str:
+        return self.input.source
+
+
+@dataclass
+class _Run:
     """The two mechanisms of one local run, each on its own thread, sharing a stop flag."""
 
-    source: str
-    input_key: str
+    streams: list[_Stream]
     importance_key: str
     settings: Settings
     store: S3Store
     sqs: Any
     queue_url: str
     db_url: str
+    lease: pglease.RunLease
     engine: LocalUpgradeEngine | None
     chaos: Chaos | None
     progress: Progress
+    patience: float
     failure: _Failure = field(default_factory=_Failure)
-    ended: threading.Event = field(default_factory=threading.Event)
     inbox: queue.Queue[list[ChunkRef]] = field(default_factory=queue.Queue)
 
     def __post_init__(self) -> None:
         self.fault = self.chaos.fault if self.chaos else no_fault
+        self.sources = {s.source for s in self.streams}
+        self.ended: set[str] = set()
+        self.all_ended = threading.Event()
+        self.applied = dict.fromkeys(self.sources, 0)
         self.chunker_db = _Container(self.db_url)
         self.detector_db = _Container(self.db_url)
         self.staging_db = _Container(self.db_url)
-        self.total_hint = 1
 
-    def run(self, total_hint: int) -> None:
-        self.total_hint = total_hint
+    def retrying(self, fn: Callable[[], T]) -> T:
+        return _retrying(fn, self.failure.stop, self.patience)
+
+    def run(self) -> None:
         threads = [
             threading.Thread(target=self.failure.guard(fn), name=fn.__name__, daemon=True)
             for fn in (self.chunker, self.receiver, self.detector)
         ]
         for t in threads:
             t.start()
-        for t in threads:
-            t.join()
-        self.chunker_db.close()
+        try:
+            for t in threads:
+                t.join()
+        finally:  # also on SIGINT or SIGTERM in the main thread: stop the workers first
+            self.failure.stop.set()
+            for t in threads:
+                t.join(timeout=10)
+            for container in (self.chunker_db, self.detector_db, self.staging_db):
+                container.close()
         if self.failure.error is not None:
             raise self.failure.error
 
     def chunker(self) -> None:
-        """Mechanism X on its cadence: a tick whenever a chunk falls due."""
-        reader = RangeReader(self.store, STREAM_READ_AHEAD)
-
-        def tick() -> TickReport:
-            state = pgstore.PgChunkerState(self.chunker_db.connection())
-            return run_tick(self.store, state, self.settings, self.source, self.input_key,
-                            fault=self.fault, max_chunks=1, reader=reader)  # fmt: skip
-
+        """Mechanism X on its cadence: each stream's next chunk whenever it falls due, the
+        streams taken in turn so that none waits for another."""
         stop = self.failure.stop
         written = 0
+        total = sum(s.total_hint for s in self.streams)
         while not stop.is_set():
-            report = _retrying(tick, stop)
-            if report.done:
+            pending = [s for s in self.streams if not s.done]
+            if not pending:
                 return
-            written += len(report.chunks_written)
-            if self.chaos and written == self.total_hint // 2:
-                # Half-way through the stream, so both mechanisms lose their connections.
-                self.chaos.report.restarts += services.restart_postgres(self.db_url)
-            if not report.chunks_written:
+            wrote = False
+            for stream in pending:
+                report = self.retrying(lambda s=stream: self._tick(s))  # type: ignore[misc]
+                stream.done = report.done
+                wrote = wrote or bool(report.chunks_written)
+                written += len(report.chunks_written)
+                if self.chaos and report.chunks_written and written == total // 2:
+                    # Half-way through the run, so both mechanisms lose their connections.
+                    self.chaos.report.restarts += services.restart_postgres(self.db_url)
+            if not wrote:
                 stop.wait(min(0.2, self.settings.chunk_interval_seconds or 0.01))
+
+    def _tick(self, stream: _Stream) -> TickReport:
+        self.lease.check()
+        state = pgstore.PgChunkerState(self.chunker_db.connection())
+        return run_tick(self.store, state, self.settings, stream.source, stream.input_key,
+                        fault=self.fault, max_chunks=1, reader=stream.reader)  # fmt: skip
 
     def receiver(self) -> None:
         """S3's notifications, taken off the queue at once as Lambda's async queue would.
 
         Deleting on receipt keeps the SQS queue short (moto's cost per message grows with
-        the queue); the events wait in ``inbox`` for the detector instead.
+        the queue); the events wait in ``inbox`` for the detector instead. Only this run's
+        sources are handed on; with chaos, each event is duplicated, delayed or lost here,
+        as it arrives, whatever the detector's pace.
         """
-        while not self.failure.stop.is_set() and not self.ended.is_set():
+        while not self.failure.stop.is_set() and not self.all_ended.is_set():
             messages = self.sqs.receive_message(
                 QueueUrl=self.queue_url, MaxNumberOfMessages=10
             ).get("Messages", [])
             if not messages:  # short polls, so that the run ends as soon as the stream does
-                self.ended.wait(_POLL_PAUSE)
+                if self.chaos and self.chaos.holding:  # delayed events, delivered at last
+                    self._hand_on(self.chaos.deliveries([], final=True))
+                self.all_ended.wait(_POLL_PAUSE)
                 continue
             if len(messages) < 10:
                 # Let a few more land before the next poll: each request costs moto several
@@ -212,28 +297,46 @@ class _Stream:
             entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
                        for i, m in enumerate(messages)]  # fmt: skip
             self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
-            for m in messages:
-                self.inbox.put(chunk_refs(json.loads(m["Body"])))
+            events = [[r for r in chunk_refs(json.loads(m["Body"])) if r.source in self.sources]
+                      for m in messages]  # fmt: skip
+            events = [refs for refs in events if refs]
+            self._hand_on(self.chaos.deliveries(events) if self.chaos else events)
+
+    def _hand_on(self, events: list[list[ChunkRef]]) -> None:
+        for refs in events:
+            self.inbox.put(refs)
 
     def detector(self) -> None:
-        """Mechanism Y: every event that came in since its last invocation, handed over."""
-        done = 0
-        while not self.failure.stop.is_set() and not self.ended.is_set():
+        """Mechanism Y: every event that came in since its last invocation, handed over; a
+        sweep when none came for a while (or the last sweep is old), as the deployed
+        detector's schedule does, so that a lost event or state change stalls nothing."""
+        last_event = last_sweep = time.monotonic()
+        while not self.failure.stop.is_set() and not self.all_ended.is_set():
             events = self._take(timeout=0.5)
-            if self.chaos:
-                events = self.chaos.deliveries(events, final=not events)
-            batches: list[list[ChunkRef] | None]
+            batches: list[list[ChunkRef]]
             batches = events if self.chaos else [[ref for refs in events for ref in refs]]
-            if self.engine is not None:
-                batches.append(None)  # locally the runner waits for the batch run
-            elif not events:
-                continue
             for refs in batches:
-                report = self._invoke(refs)
-                done += len(report.applied)
-                self.progress(done, self.total_hint)
-                if self.source in report.ended:
-                    self.ended.set()
+                if refs:
+                    self._report(self.retrying(lambda r=refs: self._detector().handle(r)))  # type: ignore[misc]
+            now = time.monotonic()
+            last_event = now if events else last_event
+            if self.engine is not None and not (self.chaos and self.chaos.lose_poll()):
+                # locally the runner polls a batch run, where Glue sends a state change
+                self._report(self.retrying(lambda: self._detector().poll_upgrades()))
+            if now - last_event >= SWEEP_IDLE or now - last_sweep >= SWEEP_EVERY:
+                live = sorted(self.sources - self.ended)
+                self._report(self.retrying(lambda live=live: self._detector().sweep(live)))  # type: ignore[misc]
+                last_sweep = now
+
+    def _report(self, report: DetectorReport) -> None:
+        for source, _ in report.applied:
+            self.applied[source] += 1
+        for stream in self.streams:
+            if report.applied or stream.source in report.ended:
+                self.progress(stream.source, self.applied[stream.source], stream.total_hint)
+        self.ended |= report.ended & self.sources
+        if self.ended == self.sources:
+            self.all_ended.set()
 
     def _take(self, timeout: float) -> list[list[ChunkRef]]:
         """Whatever events are waiting (after up to ``timeout`` for the first one)."""
@@ -249,16 +352,9 @@ class _Stream:
 
     def prepare(self) -> None:
         """The detector's weights, loaded before the first chunk lands."""
-        _retrying(lambda: self._detector().prepare(self.source), self.failure.stop)
-
-    def _invoke(self, refs: list[ChunkRef] | None) -> DetectorReport:
-        """One detector invocation: chunk events, or (None) a batch run's completion."""
-
-        def once() -> DetectorReport:
-            detector = self._detector()
-            return detector.handle(refs) if refs is not None else detector.poll_upgrades()
-
-        return _retrying(once, self.failure.stop)
+        detector = self._detector()
+        for source in sorted(self.sources):
+            self.retrying(lambda s=source: detector.prepare(s))  # type: ignore[misc]
 
     def _detector(self) -> Detector:
         state = pgstore.PgDetectorState(self.detector_db.connection(),
@@ -269,76 +365,96 @@ class _Stream:
 
 def run(opts: RunOptions, progress: Progress = _quiet) -> RunSummary:
     settings = replace(opts.settings, chunk_interval_seconds=0.0) if opts.fast else opts.settings
-    source = opts.inputs.source
+    sources = opts.inputs.sources
     started = time.monotonic()
+    preflight.check_bucket(opts.bucket)
+    created_out = preflight.prepare_out(opts.out, opts.inputs)
     with ExitStack() as stack:
-        db_url = stack.enter_context(services.postgres(opts.database_url, opts.pg_data))
-        endpoint = stack.enter_context(services.s3_endpoint(opts.s3_endpoint))
-        s3 = services.client("s3", endpoint)
-        sqs = services.client("sqs", endpoint)
-        store = _CopyingStore(s3, opts.bucket, opts.out)
-        queue_url = _prepare_bucket(s3, sqs, opts.bucket, source)
-        stack.callback(sqs.delete_queue, QueueUrl=queue_url)
-        input_key = f"inputs/{opts.inputs.transactions.name}"
-        importance_key = f"inputs/{opts.inputs.importance.name}"
-        with pgstore.connect(db_url) as conn:
-            pgstore.reset_source(conn, source)
-        s3.upload_file(str(opts.inputs.importance), opts.bucket, importance_key)
-        engine = None
-        if opts.upgrade_engine != "inline":
-            engine = LocalUpgradeEngine(opts.upgrade_engine, store, importance_key, settings)
-            stack.callback(engine.close)
-        chaos = Chaos(opts.chaos) if opts.chaos is not None else None
-        _clear_outputs(opts.out)
-        stream = _Stream(source, input_key, importance_key, settings, store, sqs, queue_url,
-                         db_url, engine, chaos, progress)  # fmt: skip
-        stack.callback(stream.detector_db.close)
-        stack.callback(stream.staging_db.close)
-        with ThreadPoolExecutor(max_workers=1) as pool:  # the weights load while it uploads
-            prepared = pool.submit(stream.prepare)
-            s3.upload_file(str(opts.inputs.transactions), opts.bucket, input_key)
-            prepared.result()
-        stream.run(opts.inputs.estimated_chunks(settings.chunk_rows))
-        with pgstore.connect(db_url) as conn:
-            summary = _summarise(conn, source)
-            _write_run_log(conn, source, opts.out)
-        summary.files = _download(store, opts.out)
+        try:
+            db_url = stack.enter_context(services.postgres(opts.database_url, opts.pg_data))
+            services.check_database(db_url)
+            endpoint = stack.enter_context(services.s3_endpoint(opts.s3_endpoint))
+            services.check_s3(endpoint, opts.bucket)
+            holder = f"txnpipe run pid {os.getpid()} on {socket.gethostname()}"
+            lease = stack.enter_context(pglease.held(db_url, sources, holder))
+        except TxnpipeError:
+            if created_out:
+                preflight.remove_if_empty(opts.out)
+            raise
+        # Nothing was changed before this point; from here on the run's work begins.
+        try:
+            summary = _run(opts, settings, stack, db_url, endpoint, lease, progress)
+        except (BotoCoreError, ClientError) as exc:
+            raise RunFailed(f"lost the S3 endpoint: {exc}") from None
+        except psycopg.OperationalError as exc:
+            raise RunFailed(f"lost the database: {one_line(exc)}") from None
     summary.seconds = time.monotonic() - started
     summary.out = opts.out
-    summary.chaos = chaos.report if chaos else None
     return summary
 
 
-def _prepare_bucket(s3: Any, sqs: Any, bucket: str, source: str) -> str:
-    """Bucket, a fresh event queue, chunk notifications to it, and no stale outputs."""
+def _run(opts: RunOptions, settings: Settings, stack: ExitStack, db_url: str, endpoint: str,
+         lease: pglease.RunLease, progress: Progress) -> RunSummary:  # fmt: skip
+    sources = opts.inputs.sources
+    s3 = services.client("s3", endpoint)
+    sqs = services.client("sqs", endpoint)
+    store = _CopyingStore(s3, opts.bucket, opts.out)
+    _prepare_bucket(s3, opts.bucket, sources)
+    run_id = uuid.uuid4().hex[:12]
+    queue_url = sqs.create_queue(QueueName=f"txnpipe-chunks-{run_id}")["QueueUrl"]
+    stack.callback(sqs.delete_queue, QueueUrl=queue_url)
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    notifications.subscribe(s3, opts.bucket, arn["Attributes"]["QueueArn"], run_id, sources)
+    stack.callback(notifications.unsubscribe, s3, opts.bucket, run_id)
+    with pgstore.connect(db_url) as conn:
+        for source in sources:
+            pgstore.reset_source(conn, source)
+    preflight.clear_outputs(opts.out, sources)
+    importance_key = f"inputs/importance/{opts.inputs.importance.name}"
+    s3.upload_file(str(opts.inputs.importance), opts.bucket, importance_key)
+    engine = None
+    if opts.upgrade_engine != "inline":
+        engine = LocalUpgradeEngine(opts.upgrade_engine, store, importance_key, settings)
+        stack.callback(engine.close)
+    chaos = Chaos(opts.chaos) if opts.chaos is not None else None
+    streams = [_Stream(s, f"inputs/transactions/{s.path.name}", RangeReader(store, STREAM_READ_AHEAD),
+                       s.estimated_chunks(settings.chunk_rows)) for s in opts.inputs.streams]  # fmt: skip
+    work = _Run(streams, importance_key, settings, store, sqs, queue_url, db_url, lease, engine,
+                chaos, progress, opts.db_wait_seconds)  # fmt: skip
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the weights load while it uploads
+        prepared = pool.submit(work.prepare)
+        for stream in streams:
+            s3.upload_file(str(stream.input.path), opts.bucket, stream.input_key)
+        prepared.result()
+    work.run()
+    with pgstore.connect(db_url) as conn:
+        records = [_stream_record(conn, source) for source in sources]
+    summaries = [summary for summary, _ in records]
+    _write_run_log([log for _, log in records], opts.out, chaos)
+    files = _download(store, opts.out)
+    for s in summaries:
+        s.files = files.get(s.source, 0)
+    return RunSummary(summaries, chaos=chaos.report if chaos else None)
+
+
+def _prepare_bucket(s3: Any, bucket: str, sources: tuple[str, ...]) -> None:
+    """The bucket (keeping object versions, so that a stream reads the input it started
+    from whatever is put later), and none of these streams' stale outputs."""
     try:
         s3.create_bucket(Bucket=bucket)
     except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
         pass
+    try:
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    except ClientError:
+        pass  # an endpoint without versioning: the stream pins the input's ETag instead
     store = S3Store(s3, bucket)
-    stale = [key for prefix in OUTPUT_PREFIXES for key in store.keys(f"{prefix}{source}/")]
+    stale = [key for prefix in OUTPUT_PREFIXES for s in sources for key in store.keys(f"{prefix}{s}/")]
     for i in range(0, len(stale), 1000):  # one request per 1,000 keys
         objects = [{"Key": key} for key in stale[i : i + 1000]]
         failed = s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
         if failed.get("Errors"):
             raise TxnpipeError(f"cannot clear the last run's outputs: {failed['Errors'][0]}")
-    queue_url = sqs.create_queue(QueueName=f"txnpipe-chunks-{uuid.uuid4().hex[:12]}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    s3.put_bucket_notification_configuration(
-        Bucket=bucket,
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {
-                    "QueueArn": arn,
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "chunks/"}]}},
-                }
-            ]
-        },
-    )
-    return str(queue_url)
 
 
 @dataclass(frozen=True)
@@ -354,11 +470,6 @@ class _CopyingStore(S3Store):
             _write(self.out, key, data)
 
 
-def _clear_outputs(out: Path) -> None:
-    for prefix in OUTPUT_PREFIXES:
-        shutil.rmtree(out / prefix, ignore_errors=True)
-
-
 def _write(out: Path, key: str, data: bytes) -> None:
     target = out / key
     if not target.resolve().is_relative_to(out.resolve()):
@@ -367,8 +478,9 @@ def _write(out: Path, key: str, data: bytes) -> None:
     target.write_bytes(data)
 
 
-def _download(store: S3Store, out: Path) -> int:
-    """Copy the bucket's outputs to ``out`` under the same keys; returns detection files.
+def _download(store: S3Store, out: Path) -> dict[str, int]:
+    """Copy the bucket's outputs to ``out`` under the same keys; returns detection files
+    per source.
 
     A file copied as it was put is fetched again only if its MD5 is not the object's
     ETag, so what is left in ``out`` is exactly what the bucket holds.
@@ -377,42 +489,46 @@ def _download(store: S3Store, out: Path) -> int:
     missing = [key for key, etag in listed.items() if not _holds(out / key, etag)]
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda key: _write(out, key, store.get(key)), missing))
-    return sum(key.startswith("detections/") for key in listed)
+    files: dict[str, int] = {}
+    for key in listed:
+        if key.startswith("detections/"):
+            source = key.split("/")[1]
+            files[source] = files.get(source, 0) + 1
+    return files
 
 
 def _holds(path: Path, etag: str) -> bool:
     return path.is_file() and hashlib.md5(path.read_bytes()).hexdigest() == etag
 
 
-def _summarise(conn: Any, source: str) -> RunSummary:
-    sid = pgstore.source_id(conn, source)
-    row = conn.execute(
-        "SELECT count(*), coalesce(sum(records), 0), coalesce(sum(rejects), 0)"
-        " FROM txnpipe.chunk_log WHERE source_id = %s",
-        (sid,),
-    ).fetchone()
-    per_pattern = conn.execute(
-        "SELECT pattern, count(*) FROM txnpipe.detections WHERE source_id = %s"
-        " GROUP BY pattern ORDER BY pattern",
-        (sid,),
-    ).fetchall()
-    return RunSummary(
-        source=source,
-        chunks=int(row[0]),
-        records=int(row[1]),
-        rejects=int(row[2]),
-        detections={f"PatId{p}": int(n) for p, n in per_pattern},
-    )
-
-
-def _write_run_log(conn: Any, source: str, out: Path) -> None:
-    """Per-chunk timings and counts, for ``txnpipe report``."""
+def _stream_record(conn: Any, source: str) -> tuple[StreamSummary, dict[str, Any]]:
+    """A stream's summary, and its part of ``run.json``: per-chunk timings and counts (for
+    ``txnpipe report``) and the importance rows read and skipped."""
     sid = pgstore.source_id(conn, source)
     rows = conn.execute(
         "SELECT chunk, arrived_at, y_start, applied_at, records, rejects, detections"
         " FROM txnpipe.chunk_log WHERE source_id = %s ORDER BY chunk",
         (sid,),
     ).fetchall()
+    per_pattern = conn.execute(
+        "SELECT pattern, count(*) FROM txnpipe.detections WHERE source_id = %s"
+        " GROUP BY pattern ORDER BY pattern",
+        (sid,),
+    ).fetchall()
+    weights = conn.execute(
+        "SELECT coalesce(weights_rows, 0), coalesce(weights_skipped, 0)"
+        " FROM txnpipe.detector_state WHERE source_id = %s",
+        (sid,),
+    ).fetchone() or (0, 0)
+    summary = StreamSummary(
+        source=source,
+        chunks=len(rows),
+        records=sum(r[4] for r in rows),
+        rejects=sum(r[5] for r in rows),
+        detections={f"PatId{p}": int(n) for p, n in per_pattern},
+        importance_rows=int(weights[0]),
+        importance_skipped=int(weights[1]),
+    )
     chunks = [
         {
             "chunk": c,
@@ -425,5 +541,13 @@ def _write_run_log(conn: Any, source: str, out: Path) -> None:
         }
         for c, a, y, d, r, j, n in rows
     ]
+    importance = {"rows": summary.importance_rows, "skipped": summary.importance_skipped}
+    return summary, {"source": source, "importance": importance, "chunks": chunks}
+
+
+def _write_run_log(streams: list[dict[str, Any]], out: Path, chaos: Chaos | None) -> None:
+    """``run.json``: every stream's record, and what chaos injected, if it ran."""
+    doc = {"streams": streams, "chaos": chaos.report.as_dict() if chaos else None}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "run.json").write_text(json.dumps({"source": source, "chunks": chunks}, indent=1))
+    (out / preflight.RUN_LOG).write_text(json.dumps(doc, indent=1))
+

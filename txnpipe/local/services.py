@@ -8,14 +8,16 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import tempfile
-import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from txnpipe.errors import TxnpipeError, one_line
 
 REGION = "us-east-1"
 # moto checks that requests are signed, not by whom: a random key per process signs them, so
@@ -26,7 +28,7 @@ _EMBEDDED: dict[str, Any] = {}
 
 @contextmanager
 def postgres(url: str | None, data_dir: Path | None = None) -> Iterator[str]:
-    """The given URL, or an embedded server (pgserver) for the duration.
+    """The given URL, or an embedded server for the duration (``embedded_pg``).
 
     The embedded server's data is thrown away, unless ``data_dir`` keeps it (so that
     ``txnpipe status --pg-data DIR`` can look at a finished local run).
@@ -34,64 +36,51 @@ def postgres(url: str | None, data_dir: Path | None = None) -> Iterator[str]:
     if url:
         yield url
         return
-    warnings.filterwarnings("ignore", module="platformdirs")
-    import pgserver
+    from txnpipe.local.embedded_pg import embedded
+
+    with embedded(data_dir, embedded_settings()) as server:
+        _EMBEDDED[server.url] = server
+        try:
+            yield server.url
+        finally:
+            _EMBEDDED.pop(server.url, None)
+
+
+@contextmanager
+def postgres_to_read(data_dir: Path) -> Iterator[str]:
+    """The embedded server of ``data_dir``: the one a live run owns (attached to, left
+    running), or one started for the duration (``txnpipe status --pg-data``)."""
+    from txnpipe.local.embedded_pg import DataDirectoryBusy, attached_url
 
     with ExitStack() as stack:
-        if data_dir is None:
-            pgdata = stack.enter_context(tempfile.TemporaryDirectory(prefix="txnpipe-pg-"))
-        else:
-            data_dir.mkdir(parents=True, exist_ok=True)
-            pgdata = str(data_dir.resolve())
-        server = pgserver.get_server(pgdata, cleanup_mode="stop")
-        url = server.get_uri()
-        _EMBEDDED[url] = server
-        _local_settings(url)
         try:
-            yield url
-        finally:
-            _EMBEDDED.pop(url, None)
-            server.cleanup()
+            url = stack.enter_context(postgres(None, data_dir))
+        except DataDirectoryBusy:
+            running = attached_url(data_dir)
+            if running is None:
+                raise
+            url = running
+        yield url
 
 
-def _local_settings(url: str) -> None:
+def embedded_settings() -> dict[str, str]:
     """A commit of the embedded server does not wait for its WAL to reach the disk: a
     crash of the process loses nothing, one of the machine can lose the last commits
     (which the pipeline then applies again). Its buffers are an eighth of the machine's
     memory, up to 1 GiB: PostgreSQL's 128 MB default holds the working set (the pairs,
     the weights, the history's tail) of a 1x stream but not of a 10x one, whose every
     chunk then waits for evictions. A server given by URL keeps its own settings."""
-    import psycopg
-    from psycopg import sql
-
-    buffers_mb = _buffers_mb()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("ALTER SYSTEM SET synchronous_commit = off")
-        conn.execute(
-            sql.SQL("ALTER SYSTEM SET shared_buffers = {}").format(sql.Literal(f"{buffers_mb}MB"))
-        )
-        conn.execute("SELECT pg_reload_conf()")
-        row = conn.execute(  # in pages of 8 kB
-            "SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'"
-        ).fetchone()
-    if row is None or row[0] != buffers_mb:  # a restart applies it, once per data directory
-        restart_postgres(url)
-
-
-def _buffers_mb() -> int:
     memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    return max(128, min(1024, memory // 8 // 2**20))
+    buffers_mb = max(128, min(1024, memory // 8 // 2**20))
+    return {"synchronous_commit": "off", "shared_buffers": f"{buffers_mb}MB"}
 
 
 def restart_postgres(url: str) -> bool:
     """Stop and start an embedded server (chaos); False for a server we did not start."""
-    import pgserver
-
     server = _EMBEDDED.get(url)
     if server is None:
         return False
-    pgserver.pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata,
-                    user=server.system_user, timeout=60)  # fmt: skip
+    server.restart()
     return True
 
 
@@ -144,7 +133,7 @@ def _moto_server() -> Any:
     return Server(ip_address="127.0.0.1", port=0, verbose=False)
 
 
-def client(service: str, endpoint: str) -> Any:
+def client(service: str, endpoint: str, config: Config | None = None) -> Any:
     """A client for a local endpoint; moto accepts any credentials, real AWS gets none here."""
     return boto3.client(
         service,
@@ -152,4 +141,41 @@ def client(service: str, endpoint: str) -> Any:
         region_name=REGION,
         aws_access_key_id=LOCAL_KEY,
         aws_secret_access_key=LOCAL_KEY,
+        config=config,
     )
+
+
+def check_database(url: str) -> None:
+    """Reach the database once before any work (SPEC 5), naming what is wrong in one line;
+    the URL is shown without its password."""
+    import psycopg
+
+    try:
+        shown = _without_password(url)
+    except psycopg.ProgrammingError as exc:
+        raise TxnpipeError(f"--database-url is not a PostgreSQL URL or conninfo: "
+                           f"{one_line(exc)}") from None  # fmt: skip
+    try:
+        psycopg.connect(url, connect_timeout=10).close()
+    except psycopg.OperationalError as exc:
+        raise TxnpipeError(f"cannot connect to the database {shown}: {one_line(exc)}") from None
+
+
+def _without_password(url: str) -> str:
+    import psycopg
+
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    params.pop("password", None)
+    return repr(psycopg.conninfo.make_conninfo(**params))
+
+
+def check_s3(endpoint: str, bucket: str) -> None:
+    """Reach the S3 endpoint once before any work, quickly: one attempt, short timeouts."""
+    quick = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 1})
+    try:
+        s3 = client("s3", endpoint, quick)
+        s3.list_buckets()
+    except ValueError as exc:  # botocore refuses a malformed endpoint URL
+        raise TxnpipeError(f"--s3-endpoint {endpoint!r} is not a URL: {exc}") from None
+    except (BotoCoreError, ClientError) as exc:
+        raise TxnpipeError(f"cannot reach the S3 endpoint {endpoint!r}: {exc}") from None
