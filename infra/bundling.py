@@ -14,6 +14,11 @@ The detector's bundle carries ``pyarrow`` as well when PatId1 runs on the Glue j
 (``txnpipe:upgradeEngine=spark``: the Glue adapter reads the job's Parquet output); with the
 default ``inline`` engine it does not, and both bundles stay small.
 
+Each bundle also carries one CA bundle under ``certs/`` (committed in ``infra/certs/``, see the
+README there), the roots its database connection verifies with ``sslmode=verify-full``: the
+Amazon Trust Services roots for the chunker and the detector (RDS Proxy presents ACM
+certificates), the RDS CA bundle for the migrator (it connects to the instance itself).
+
 The Glue job itself gets the core package as a zip for ``--extra-py-files``
 (:func:`write_core_zip`): built here with the standard library, byte for byte the same from
 the same sources (sorted entries, fixed timestamps and modes, stored uncompressed), so its
@@ -25,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -51,7 +57,22 @@ PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
 # Required by BundlingOptions, never pulled: local bundling always succeeds or raises.
 UNUSED_DOCKER_IMAGE = "public.ecr.aws/sam/build-python3.12"
 # Bump when the layout of a bundle changes, to force new asset hashes.
-BUNDLE_FORMAT = "txnpipe-local-bundle-1"
+BUNDLE_FORMAT = "txnpipe-local-bundle-2"
+
+# CA bundles (infra/certs/README.md says where each comes from and how to refresh it).
+CERTS_DIR = Path(__file__).resolve().parent / "certs"
+AMAZON_TRUST_ROOTS = CERTS_DIR / "amazon-trust-roots.pem"  # RDS Proxy (ACM certificates)
+RDS_CA_BUNDLE = CERTS_DIR / "rds-global-bundle.pem"  # the RDS instance itself
+# Where a bundle's CA file lands, relative to its root, and where Lambda puts that root.
+BUNDLE_CERTS_DIR = "certs"
+LAMBDA_TASK_ROOT = "/var/task"
+
+
+def sslrootcert_path(ca_bundle: Path) -> str:
+    """The absolute path, inside a running function, of ``ca_bundle`` shipped in its bundle
+    (the value of ``TXNPIPE_DB_SSLROOTCERT``)."""
+    return f"{LAMBDA_TASK_ROOT}/{BUNDLE_CERTS_DIR}/{Path(ca_bundle).name}"
+
 
 _IGNORED_NAMES = ("__pycache__", "*.pyc", "*.pyo", ".DS_Store", ".pytest_cache", ".mypy_cache")
 
@@ -71,6 +92,12 @@ def detector_requirements(upgrade_engine: str) -> tuple[str, ...]:
     """The detector's packages: the shared ones, plus pyarrow for the ``spark`` engine."""
     extra = read_requirements(SPARK_REQUIREMENTS_FILE) if upgrade_engine == "spark" else ()
     return read_requirements() + extra
+
+
+def migrator_requirements() -> tuple[str, ...]:
+    """The migrator's packages: only psycopg, at the shared pin (it runs once per deploy and
+    logs one plain line, so no Powertools)."""
+    return tuple(r for r in read_requirements() if re.split(r"[\[=<>~!; ]", r, 1)[0] == "psycopg")
 
 
 def pip_command(
@@ -116,11 +143,14 @@ class LocalPipBundling:
         *,
         core_dir: Path = CORE_DIR,
         requirements: Sequence[str] | None = None,
+        ca_bundle: Path | None = None,
         python: str = sys.executable,
     ) -> None:
+        """``ca_bundle``: a PEM file copied to ``certs/<name>`` in the bundle (or none)."""
         self.handler_file = Path(handler_file)
         self.core_dir = Path(core_dir)
         self.requirements = tuple(read_requirements() if requirements is None else requirements)
+        self.ca_bundle = None if ca_bundle is None else Path(ca_bundle)
         self.python = python
 
     # CDK calls this (through jsii) with the output directory and the bundling options.
@@ -133,6 +163,8 @@ class LocalPipBundling:
             raise BundlingError(f"handler not found: {self.handler_file}")
         if not (self.core_dir / "__init__.py").is_file():
             raise BundlingError(f"core package not found: {self.core_dir} has no __init__.py")
+        if self.ca_bundle is not None and not self.ca_bundle.is_file():
+            raise BundlingError(f"CA bundle not found: {self.ca_bundle}")
         output_dir.mkdir(parents=True, exist_ok=True)
         if self.requirements:
             command = pip_command(output_dir, self.requirements, self.python)
@@ -149,6 +181,12 @@ class LocalPipBundling:
             raise BundlingError(f"a requirement installed a package named {self.core_dir.name!r}")
         shutil.copytree(self.core_dir, core_target, ignore=shutil.ignore_patterns(*_IGNORED_NAMES))
         shutil.copy2(self.handler_file, output_dir / "handler.py")
+        if self.ca_bundle is not None:
+            certs = output_dir / BUNDLE_CERTS_DIR
+            if certs.exists():
+                raise BundlingError(f"a requirement installed a top-level {BUNDLE_CERTS_DIR!r}")
+            certs.mkdir()
+            shutil.copyfile(self.ca_bundle, certs / self.ca_bundle.name)
         for cache in list(output_dir.rglob("__pycache__")):
             shutil.rmtree(cache, ignore_errors=True)
         return output_dir
@@ -167,6 +205,9 @@ class LocalPipBundling:
         add("platforms", "\n".join(PLATFORMS).encode())
         add("requirements", "\n".join(self.requirements).encode())
         add("handler", self.handler_file.read_bytes() if self.handler_file.is_file() else b"")
+        if self.ca_bundle is not None:
+            data = self.ca_bundle.read_bytes() if self.ca_bundle.is_file() else b""
+            add("ca:" + self.ca_bundle.name, data)
         if self.core_dir.is_dir():
             for path in _source_files(self.core_dir):
                 add("core:" + path.relative_to(self.core_dir).as_posix(), path.read_bytes())

@@ -7,6 +7,12 @@ PostgreSQL) until TXNPIPE_RUN_SECONDS have passed, then returns. Due times are a
 the stored start, not to the invocation, so there is no drift; the lock means never two
 writers. Reserved concurrency 1 is the second guard, and a tick that cannot run within a
 minute is dropped (max event age 60 s, no retries): the next tick supersedes it.
+
+Least privilege: it reads only the transactions files (``inputs/transactions/``, pinned to the
+object version it started from, hence ``s3:GetObjectVersion``), writes only ``chunks/``, and
+connects to the proxy as the database role ``txnpipe_chunker`` with an IAM token (the pointer
+tables only). Its security group opens PostgreSQL to the proxy and HTTPS to S3, nothing else:
+it calls no other AWS API.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
 from infra import bundling
-from infra.config import CHUNKER_SERVICE, CHUNKS_PREFIX, TxnPipeConfig
+from infra.config import CHUNKER_DB_USER, CHUNKER_SERVICE, CHUNKS_PREFIX, TxnPipeConfig
 from infra.database import Database
 from infra.functions import VpcPythonFunction
 from infra.nag import acknowledge, iam5_resource
@@ -45,9 +51,7 @@ class Chunker(Construct):
             "TXNPIPE_BUCKET": storage.bucket.bucket_name,
             "TXNPIPE_TRANSACTIONS_KEY": config.transactions_key,
             "TXNPIPE_IMPORTANCE_KEY": config.importance_key,
-            "TXNPIPE_DB_SECRET_ARN": database.secret.secret_arn,
-            "TXNPIPE_DB_HOST": database.host,
-            "TXNPIPE_DB_NAME": database.database_name,
+            **database.client_environment(CHUNKER_DB_USER),
             "TXNPIPE_RUN_SECONDS": str(config.run_seconds),
             **config.powertools_env(CHUNKER_SERVICE),
         }
@@ -56,7 +60,6 @@ class Chunker(Construct):
             "Lambda",
             config=config,
             network=network,
-            database=database,
             name="chunker",
             handler_dir=bundling.LAMBDAS_DIR / "chunker",
             description="txnpipe chunker (mechanism X): writes one chunk every 7 s, paced within the minute",
@@ -71,15 +74,21 @@ class Chunker(Construct):
             retry_attempts=0, max_event_age=cdk.Duration.seconds(60)
         )
 
-        # Least privilege: read the inputs (ranged GETs from the stored offset), write chunks.
+        # Least privilege: read the transactions (ranged GETs from the stored offset, of the
+        # version the stream started from), write chunks; PostgreSQL as its own role.
         self.lambda_.grant_objects(
-            "ReadInputs", ["s3:GetObject"], [storage.objects(config.inputs_prefix)]
+            "ReadTransactions",
+            ["s3:GetObject", "s3:GetObjectVersion"],
+            [storage.objects(config.transactions_prefix)],
         )
         self.lambda_.grant_objects(
             "WriteChunks", ["s3:PutObject"], [storage.objects(CHUNKS_PREFIX)]
         )
+        database.allow_client(self.lambda_.security_group, "PostgreSQL from the chunker Lambda")
+        database.grant_connect(self.lambda_.role, CHUNKER_DB_USER)
+        self.lambda_.allow_https_to_s3()
         stack = cdk.Stack.of(self)
-        for prefix in (config.inputs_prefix, CHUNKS_PREFIX):
+        for prefix in (config.transactions_prefix, CHUNKS_PREFIX):
             acknowledge(
                 self.lambda_.role,
                 iam5_resource(stack, storage.objects(prefix)),

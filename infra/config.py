@@ -27,6 +27,10 @@ CHUNKS_PREFIX = "chunks/"
 DETECTIONS_PREFIX = "detections/"
 REJECTS_PREFIX = "rejects/"
 GLUE_PREFIX = "glue/"
+# The two sub-prefixes of the inputs prefix (``inputs/`` by default): each function may read
+# only its own input, so the files must not share one folder.
+TRANSACTIONS_SUBPREFIX = "transactions/"
+IMPORTANCE_SUBPREFIX = "importance/"
 
 # SPEC section 6: the settings the core reads as TXNPIPE_<NAME> (integer ones first).
 INTEGER_SETTINGS = (
@@ -50,6 +54,10 @@ SETTING_NAMES = INTEGER_SETTINGS + NUMBER_SETTINGS
 METRICS_NAMESPACE = "txnpipe"
 CHUNKER_SERVICE = "chunker"
 DETECTOR_SERVICE = "detector"
+# The functions' database roles, created by the migration (txnpipe.adapters.pgstore.migrate:
+# CHUNKER_ROLE, DETECTOR_ROLE); each function connects as its own, with an IAM token.
+CHUNKER_DB_USER = "txnpipe_chunker"
+DETECTOR_DB_USER = "txnpipe_detector"
 # The source name the core derives from the transactions key (txnpipe.keys.source_name).
 _SOURCE_NAME = re.compile(r"[\w][\w.-]*")
 
@@ -65,8 +73,8 @@ DEFAULTS: dict[str, Any] = {
     "removalPolicy": "retain",
     "bucketName": None,
     "inputsPrefix": "inputs/",
-    "transactionsKey": "inputs/bs140513_032310.csv",
-    "importanceKey": "inputs/bsNET140513_032310.csv",
+    "transactionsKey": "inputs/transactions/bs140513_032310.csv",
+    "importanceKey": "inputs/importance/bsNET140513_032310.csv",
     "vpcCidr": "10.42.0.0/16",
     "maxAzs": 2,
     "dbName": "txnpipe",
@@ -330,13 +338,13 @@ class TxnPipeConfig:
             raise ConfigError(
                 f"context {_key('inputsPrefix')} overlaps an output prefix: {self.inputs_prefix!r}"
             )
-        for name, key in (
-            ("transactionsKey", self.transactions_key),
-            ("importanceKey", self.importance_key),
+        for name, key, prefix in (
+            ("transactionsKey", self.transactions_key, self.transactions_prefix),
+            ("importanceKey", self.importance_key, self.importance_prefix),
         ):
-            if not key.startswith(self.inputs_prefix) or key == self.inputs_prefix:
+            if not key.startswith(prefix) or key.endswith("/"):
                 raise ConfigError(
-                    f"context {_key(name)} must be an object key under {self.inputs_prefix!r}, got {key!r}"
+                    f"context {_key(name)} must be an object key under {prefix!r}, got {key!r}"
                 )
         if not _SOURCE_NAME.fullmatch(self.source) or not self.source.strip("."):
             raise ConfigError(
@@ -381,6 +389,21 @@ class TxnPipeConfig:
             )
 
     # -- derived --------------------------------------------------------------------------
+    @property
+    def transactions_prefix(self) -> str:
+        """Where the transactions files live: only the chunker may read them."""
+        return self.inputs_prefix + TRANSACTIONS_SUBPREFIX
+
+    @property
+    def importance_prefix(self) -> str:
+        """Where the importance files live: only the detector (and the Glue job) may read them."""
+        return self.inputs_prefix + IMPORTANCE_SUBPREFIX
+
+    @property
+    def uses_glue(self) -> bool:
+        """Only the ``spark`` engine deploys the Glue job, its role, key, rule and endpoint."""
+        return self.upgrade_engine == "spark"
+
     @property
     def source(self) -> str:
         """The stream's name: the transactions file's name without its extension (SPEC 3),

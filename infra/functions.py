@@ -1,8 +1,14 @@
-"""A Python Lambda in the VPC with its own least-privilege role and log group (shared by X and Y).
+"""A Python Lambda in the VPC with its own least-privilege role, log group and security group
+(shared by the chunker, the detector and the migrator).
 
 The role is written by hand instead of attaching AWSLambdaBasicExecutionRole and
 AWSLambdaVPCAccessExecutionRole: logging is scoped to the function's own log group; only the
 ENI actions Lambda needs to join the VPC keep ``*``, as AWS does not scope them further.
+
+The security group allows no egress at all until the caller opens what the function uses
+(PostgreSQL to the proxy or the instance, HTTPS to S3's prefix list or to the interface
+endpoints): isolated subnets already bound where traffic can go, the security group bounds it
+to the few peers each function talks to.
 """
 
 from __future__ import annotations
@@ -19,9 +25,8 @@ from constructs import Construct
 
 from infra import bundling
 from infra.config import TxnPipeConfig
-from infra.database import Database
 from infra.nag import acknowledge
-from infra.network import Network
+from infra.network import Network, deny_egress_by_default
 
 VPC_ENI_ACTIONS = (
     "ec2:CreateNetworkInterface",
@@ -41,7 +46,6 @@ class VpcPythonFunction(Construct):
         *,
         config: TxnPipeConfig,
         network: Network,
-        database: Database,
         name: str,
         handler_dir: Path,
         description: str,
@@ -51,10 +55,15 @@ class VpcPythonFunction(Construct):
         reserved_concurrency: int | None,
         logical_id: str,
         requirements: Sequence[str] | None = None,
+        ca_bundle: Path | None = bundling.AMAZON_TRUST_ROOTS,
     ) -> None:
         """``requirements``: the packages bundled with the function (pip specifiers);
-        ``None`` means ``infra/lambda_requirements.txt``."""
+        ``None`` means ``infra/lambda_requirements.txt``. ``ca_bundle``: the CA file shipped
+        under ``certs/`` for the function's TLS connection to PostgreSQL."""
         super().__init__(scope, construct_id)
+        self.name = name
+        self.network = network
+        self.ca_bundle = ca_bundle
         self.requirements = tuple(
             bundling.read_requirements() if requirements is None else requirements
         )
@@ -88,13 +97,14 @@ class VpcPythonFunction(Construct):
             "resources that do not exist yet.",
         )
 
-        self.security_group = ec2.SecurityGroup(
-            self,
-            "SecurityGroup",
-            vpc=network.vpc,
-            description=f"txnpipe {name} Lambda",
-            # Isolated subnets: egress can only reach the VPC endpoints and the proxy anyway.
-            allow_all_outbound=True,
+        self.security_group = deny_egress_by_default(
+            ec2.SecurityGroup(
+                self,
+                "SecurityGroup",
+                vpc=network.vpc,
+                description=f"txnpipe {name} Lambda",
+                allow_all_outbound=False,
+            )
         )
         self.function = lambda_.Function(
             self,
@@ -103,7 +113,9 @@ class VpcPythonFunction(Construct):
             runtime=bundling.RUNTIME,
             architecture=bundling.ARCHITECTURE,
             handler="handler.handler",
-            code=bundling.function_code(handler_dir, requirements=self.requirements),
+            code=bundling.function_code(
+                handler_dir, requirements=self.requirements, ca_bundle=ca_bundle
+            ),
             role=self.role,
             environment=dict(environment),
             timeout=timeout,
@@ -120,8 +132,6 @@ class VpcPythonFunction(Construct):
         cfn_function.override_logical_id(logical_id)
         self.logical_id = logical_id
 
-        database.allow_client(self.security_group, f"PostgreSQL from the {name} Lambda")
-        database.grant_read_secret(self.role)
         acknowledge(
             self.function,
             "AwsSolutions-L1",
@@ -131,6 +141,14 @@ class VpcPythonFunction(Construct):
 
     def grant_objects(self, sid: str, actions: list[str], resources: list[str]) -> None:
         self.role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources))
+
+    def allow_https_to_s3(self) -> None:
+        """Egress: HTTPS to S3 through the gateway endpoint (its managed prefix list)."""
+        self.network.allow_https_to_s3(self.security_group, f"{self.name} Lambda")
+
+    def allow_https_to_endpoints(self) -> None:
+        """Egress: HTTPS to the interface endpoints (Secrets Manager, Glue)."""
+        self.network.allow_https_to_endpoints(self.security_group, f"{self.name} Lambda")
 
 
 # CloudWatch Logs accepts these retention periods only (days -> RetentionDays).

@@ -8,10 +8,12 @@ without Docker by :func:`infra.bundling.write_core_zip` (byte-reproducible, so a
 keeps its asset hash). PySpark and pyarrow, the core's only other imports there, come with
 Glue 5.0.
 
-The job reads ``chunks/*`` and the inputs prefix (the importance file) and writes its
-results under ``glue/``; it never touches PostgreSQL, so it runs outside the VPC. Only the
-detector may start and poll runs of this job; the job's terminal state changes are routed back
-to the detector by an EventBridge rule.
+Deployed with ``txnpipe:upgradeEngine=spark`` only (the stack builds no part of it for
+``inline``). The job reads ``chunks/*``, the importance files (``inputs/importance/*``) and
+``glue/*``, and writes its results under ``glue/``; it never touches PostgreSQL, so it runs
+outside the VPC. Only the detector may start, poll and list runs of this job (through the
+VPC's Glue endpoint, whose policy admits this job only); the job's terminal state changes are
+routed back to the detector by an EventBridge rule.
 
 Logs and (unused) job bookmarks are encrypted with a customer-managed KMS key through a Glue
 security configuration.
@@ -35,6 +37,7 @@ from constructs import Construct
 from infra import bundling
 from infra.config import CHUNKS_PREFIX, GLUE_PREFIX, TxnPipeConfig
 from infra.nag import acknowledge, iam5_resource
+from infra.network import Network
 from infra.storage import Storage
 
 GLUE_VERSION = "5.0"
@@ -44,11 +47,20 @@ SCRIPT_PATH = bundling.PROJECT_ROOT / "glue_jobs" / "upgrade_percentiles.py"
 LIBRARIES_BUILD_DIR = "txnpipe-build"
 LIBRARIES_ZIP_NAME = "txnpipe-glue-libs.zip"
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR")
+# What the detector does with the job: start a run, poll it, and list runs to find the one in
+# flight after StartJobRun refused a second (ConcurrentRunsExceededException).
+JOB_RUN_ACTIONS = ("glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns")
 
 
 class HeavyAggregation(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: TxnPipeConfig, storage: Storage
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: TxnPipeConfig,
+        storage: Storage,
+        network: Network,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -112,7 +124,7 @@ class HeavyAggregation(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
-            description="txnpipe Glue job: read chunks and inputs, write glue/ results",
+            description="txnpipe Glue job: read chunks and importance, write glue/ results",
         )
         # GetObject on exactly the two asset objects. (Asset.grant_read would grant s3:GetObject*,
         # s3:GetBucket* and s3:List* on every object of the account's CDK assets bucket.)
@@ -128,11 +140,11 @@ class HeavyAggregation(Construct):
         )
         self.role.add_to_policy(
             iam.PolicyStatement(
-                sid="ReadChunksAndInputs",
+                sid="ReadChunksAndImportance",
                 actions=["s3:GetObject"],
                 resources=[
                     storage.objects(CHUNKS_PREFIX),
-                    storage.objects(config.inputs_prefix),
+                    storage.objects(config.importance_prefix),
                     storage.objects(GLUE_PREFIX),
                 ],
             )
@@ -153,7 +165,7 @@ class HeavyAggregation(Construct):
                     "StringLike": {
                         "s3:prefix": [
                             f"{CHUNKS_PREFIX}*",
-                            f"{config.inputs_prefix}*",
+                            f"{config.importance_prefix}*",
                             f"{GLUE_PREFIX}*",
                         ]
                     }
@@ -184,7 +196,7 @@ class HeavyAggregation(Construct):
                 CHUNKS_PREFIX,
                 "the job reads every chunk of a range; chunk keys are only known at run time",
             ),
-            (config.inputs_prefix, "the job reads the importance file under the inputs prefix"),
+            (config.importance_prefix, "the job reads the importance file under this prefix"),
             (GLUE_PREFIX, "Spark writes and cleans up part files with generated names under glue/"),
         ):
             acknowledge(
@@ -238,12 +250,12 @@ class HeavyAggregation(Construct):
         if default_policy is not None:
             self.job.node.add_dependency(default_policy)
 
+        network.allow_glue_job(self.job_arn, JOB_RUN_ACTIONS)
+
     def grant_start_and_poll(self, grantee: iam.IGrantable) -> None:
-        """glue:StartJobRun and glue:GetJobRun on this job only."""
+        """glue:StartJobRun, glue:GetJobRun and glue:GetJobRuns on this job only."""
         iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["glue:StartJobRun", "glue:GetJobRun"],
-            resource_arns=[self.job_arn],
+            grantee=grantee, actions=list(JOB_RUN_ACTIONS), resource_arns=[self.job_arn]
         )
 
     def notify_state_changes(

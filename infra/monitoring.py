@@ -237,8 +237,12 @@ class Monitoring(Construct):
         )
         dashboard.add_widgets(
             cloudwatch.GraphWidget(
-                title="Detector: chunks applied",
-                left=[self.detector_metric("ChunksApplied", sum_, "chunks applied")],
+                title="Detector: chunks applied / waiting / recovered without an event",
+                left=[
+                    self.detector_metric("ChunksApplied", sum_, "chunks applied"),
+                    # chunks and manifests the detector found in S3 although their event was lost
+                    self.detector_metric("EventsRecovered", sum_, "events recovered"),
+                ],
                 right=[self.detector_metric("PendingChunks", max_, "chunks waiting")],
                 width=8,
             ),

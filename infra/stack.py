@@ -1,5 +1,5 @@
-"""The one stack: storage, network, database, heavy aggregation, chunker, detector, monitoring
-(alarms and dashboard)."""
+"""The one stack: storage, network, database, migration, heavy aggregation (spark only),
+chunker, detector, monitoring (alarms and dashboard)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from infra.config import TxnPipeConfig
 from infra.database import Database
 from infra.detector import Detector
 from infra.heavy_aggregation import HeavyAggregation
+from infra.migration import Migration
 from infra.monitoring import Monitoring
 from infra.nag import acknowledge
 from infra.network import Network
@@ -25,18 +26,35 @@ class TxnPipeStack(cdk.Stack):
             scope,
             construct_id,
             description="txnpipe: streaming transaction-pattern detection "
-            "(chunker Lambda, detector Lambda, Glue, RDS PostgreSQL)",
+            "(chunker Lambda, detector Lambda, RDS PostgreSQL"
+            + (", Glue)" if config.uses_glue else ")"),
             **kwargs,
         )
         self.config = config
         self.storage = Storage(self, "Storage", config=config)
         self.network = Network(
-            self, "Network", config=config, flow_log_bucket=self.storage.log_bucket
+            self,
+            "Network",
+            config=config,
+            flow_log_bucket=self.storage.log_bucket,
+            data_bucket=self.storage.bucket,
         )
         self.database = Database(self, "Database", config=config, network=self.network)
-        self.heavy_aggregation = HeavyAggregation(
-            self, "HeavyAggregation", config=config, storage=self.storage
+        self.migration = Migration(
+            self, "Migration", config=config, network=self.network, database=self.database
         )
+        self.database.rotate_function_secrets(after=self.migration.resource)
+        # The Glue job, its role, key, security configuration and state-change rule exist only
+        # with the spark engine.
+        self.heavy_aggregation: HeavyAggregation | None = None
+        if config.uses_glue:
+            self.heavy_aggregation = HeavyAggregation(
+                self,
+                "HeavyAggregation",
+                config=config,
+                storage=self.storage,
+                network=self.network,
+            )
         self.chunker = Chunker(
             self,
             "Chunker",
@@ -54,6 +72,9 @@ class TxnPipeStack(cdk.Stack):
             database=self.database,
             heavy=self.heavy_aggregation,
         )
+        # Functions connect as roles the migration creates, to the schema it applies.
+        for function in (self.chunker.function, self.detector.function):
+            function.node.add_dependency(self.migration.resource)
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -77,7 +98,10 @@ class TxnPipeStack(cdk.Stack):
         outputs = {
             "BucketName": (
                 self.storage.bucket.bucket_name,
-                f"Data bucket: upload the inputs under {self.config.inputs_prefix}",
+                (
+                    f"Data bucket: upload transactions under {self.config.transactions_prefix}, "
+                    f"importance under {self.config.importance_prefix}"
+                ),
             ),
             "ChunkerFunctionName": (self.chunker.function.function_name, "Chunker Lambda"),
             "ChunkerLogGroup": (
@@ -89,14 +113,10 @@ class TxnPipeStack(cdk.Stack):
                 "Detector logs (aws logs tail --follow <name>)",
             ),
             "DetectorFunctionName": (self.detector.function.function_name, "Detector Lambda"),
-            "GlueJobName": (
-                self.heavy_aggregation.job_name,
-                "Glue job computing PatId1's percentiles",
-            ),
             "DatabaseProxyEndpoint": (self.database.host, "RDS Proxy endpoint (TXNPIPE_DB_HOST)"),
             "DatabaseSecretArn": (
-                self.database.secret.secret_arn,
-                "Secrets Manager secret of the database",
+                self.database.master_secret.secret_arn,
+                "Master credentials (read by the migrator only; for administrators)",
             ),
             "DashboardName": (
                 self.monitoring.dashboard.dashboard_name,
@@ -107,6 +127,11 @@ class TxnPipeStack(cdk.Stack):
                 "Detector dead-letter queue",
             ),
         }
+        if self.heavy_aggregation is not None:
+            outputs["GlueJobName"] = (
+                self.heavy_aggregation.job_name,
+                "Glue job computing PatId1's percentiles",
+            )
         for name, (value, description) in outputs.items():
             cdk.CfnOutput(self, name, value=value, description=description)
 

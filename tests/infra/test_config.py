@@ -6,7 +6,17 @@ import json
 
 import pytest
 
-from infra.config import DEFAULTS, SETTING_NAMES, ConfigError, TxnPipeConfig, parse_settings
+from infra.config import (
+    CHUNKER_DB_USER,
+    DEFAULTS,
+    DETECTOR_DB_USER,
+    IMPORTANCE_SUBPREFIX,
+    SETTING_NAMES,
+    TRANSACTIONS_SUBPREFIX,
+    ConfigError,
+    TxnPipeConfig,
+    parse_settings,
+)
 from tests.infra.synth import REPO, cdk_json_context
 
 
@@ -15,7 +25,10 @@ def test_defaults() -> None:
     assert config.stack_name == "TxnPipe"
     assert config.environment is None
     assert config.retain and config.nag
-    assert config.transactions_key == "inputs/bs140513_032310.csv"
+    assert config.transactions_key == "inputs/transactions/bs140513_032310.csv"
+    assert config.importance_key == "inputs/importance/bsNET140513_032310.csv"
+    assert config.transactions_prefix == "inputs/transactions/"
+    assert config.importance_prefix == "inputs/importance/"
     assert config.glue_job_name == "TxnPipe-upgrade-percentiles"
     assert config.run_seconds == 50 and config.chunker_timeout_seconds == 70
     assert config.chunker_reserved_concurrency == 1
@@ -67,6 +80,13 @@ def test_bad_settings(settings: object, message: str) -> None:
         ({"removalPolicy": "snapshot"}, "removalPolicy"),
         ({"upgradeEngine": "duckdb"}, "upgradeEngine"),
         ({"transactionsKey": "data/x.csv"}, "transactionsKey"),
+        # each input under its own sub-prefix: the functions may read only their own
+        ({"transactionsKey": "inputs/bs140513_032310.csv"}, "transactionsKey"),
+        ({"transactionsKey": "inputs/importance/x.csv"}, "transactionsKey"),
+        ({"transactionsKey": "inputs/transactions/"}, "transactionsKey"),
+        ({"importanceKey": "inputs/bsNET140513_032310.csv"}, "importanceKey"),
+        ({"importanceKey": "inputs/transactions/bsNET140513_032310.csv"}, "importanceKey"),
+        ({"importanceKey": "inputs/importance/"}, "importanceKey"),
         ({"inputsPrefix": "chunks/"}, "overlaps"),
         ({"runSeconds": 65}, "chunkerTimeoutSeconds"),
         ({"chunkerReservedConcurrency": 2}, "chunkerReservedConcurrency"),
@@ -82,6 +102,39 @@ def test_bad_settings(settings: object, message: str) -> None:
 def test_bad_context(raw: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         TxnPipeConfig.from_mapping(raw)
+
+
+def test_input_sub_prefixes_follow_the_inputs_prefix() -> None:
+    config = TxnPipeConfig.from_mapping(
+        {
+            "inputsPrefix": "incoming/",
+            "transactionsKey": "incoming/transactions/2026/bs.csv",
+            "importanceKey": "incoming/importance/bsNET.csv",
+        }
+    )
+    assert config.transactions_prefix == "incoming/transactions/"
+    assert config.importance_prefix == "incoming/importance/"
+    assert config.source == "bs"
+    assert (TRANSACTIONS_SUBPREFIX, IMPORTANCE_SUBPREFIX) == ("transactions/", "importance/")
+    with pytest.raises(ConfigError, match="incoming/importance/"):
+        TxnPipeConfig.from_mapping(
+            {"inputsPrefix": "incoming/", "transactionsKey": "incoming/transactions/bs.csv"}
+        )  # the default importance key is under inputs/, not incoming/
+
+
+def test_cdk_json_keys_lie_under_their_sub_prefixes() -> None:
+    context = cdk_json_context()
+    config = TxnPipeConfig.from_mapping(
+        {k.removeprefix("txnpipe:"): v for k, v in context.items() if k.startswith("txnpipe:")}
+    )
+    assert config.transactions_key == DEFAULTS["transactionsKey"]
+    assert config.importance_key == DEFAULTS["importanceKey"]
+
+
+def test_db_user_names_match_the_core() -> None:
+    pgstore = pytest.importorskip("txnpipe.adapters.pgstore")
+    assert CHUNKER_DB_USER == pgstore.CHUNKER_ROLE == "txnpipe_chunker"
+    assert DETECTOR_DB_USER == pgstore.DETECTOR_ROLE == "txnpipe_detector"
 
 
 def test_cli_strings_are_coerced() -> None:

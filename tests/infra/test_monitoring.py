@@ -70,14 +70,21 @@ def test_names_match_the_code() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["inputs/bs140513_032310.csv", "inputs/a/b/transactions.v2.csv", "inputs/plain"],
+    [
+        "inputs/transactions/bs140513_032310.csv",
+        "inputs/transactions/a/b/transactions.v2.csv",
+        "inputs/transactions/plain",
+    ],
 )
 def test_source_dimension_is_the_core_source_name(key: str) -> None:
     keys = pytest.importorskip("txnpipe.keys")
     assert TxnPipeConfig.from_mapping({"transactionsKey": key}).source == keys.source_name(key)
 
 
-@pytest.mark.parametrize("key", ["inputs/.csv", "inputs/bad name.csv", "inputs/x$.csv"])
+@pytest.mark.parametrize(
+    "key",
+    ["inputs/transactions/.csv", "inputs/transactions/bad name.csv", "inputs/transactions/x$.csv"],
+)
 def test_a_key_without_a_usable_source_name_is_refused(key: str) -> None:
     with pytest.raises(ConfigError, match="transactionsKey"):
         TxnPipeConfig.from_mapping({"transactionsKey": key})

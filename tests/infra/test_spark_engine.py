@@ -1,8 +1,10 @@
 """``txnpipe:upgradeEngine=spark``: what makes the Glue engine deployable.
 
-The Glue job gets the core package through ``--extra-py-files`` (a reproducible zip asset that
-its role may read), the detector is told to use the job, and only then does its bundle carry
-pyarrow (the bundle itself is measured by the slow test in test_bundling.py).
+Only this engine deploys the Glue job, its role, KMS key, security configuration, state-change
+rule and VPC endpoint (the inline engine has none of them: test_least_privilege.py). The job
+gets the core package through ``--extra-py-files`` (a reproducible zip asset that its role may
+read), the detector is told to use the job, and only then does its bundle carry pyarrow (the
+bundle itself is measured by the slow test in test_bundling.py).
 """
 
 from __future__ import annotations
@@ -16,11 +18,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk import assertions
 
 from infra import bundling
 from infra.heavy_aggregation import TERMINAL_STATES
 from tests.infra.synth import REPO, Synth, synthesize
-from tests.infra.test_stack import as_list, by_sid, get_att, logical_id, objects_arn, statements
+from tests.infra.test_stack import (
+    as_list,
+    by_sid,
+    get_att,
+    logical_id,
+    objects_arn,
+    ref,
+    statements,
+)
+
+Match = assertions.Match
 
 JOB_NAME = "TxnPipe-upgrade-percentiles"
 REQUIRED_MODULES = ("txnpipe/__init__.py", "txnpipe/batch/spark_engine.py", "txnpipe/weights.py")
@@ -48,6 +61,99 @@ def staged_libraries(synth: Synth) -> Path:
 
 def test_spark_variant_passes_nag(spark_synth: Synth) -> None:
     assert spark_synth.violations() == []
+
+
+def test_glue_job(spark_synth: Synth) -> None:
+    props = glue_job(spark_synth)
+    assert props["GlueVersion"] == "5.0"
+    assert props["Command"]["Name"] == "glueetl"
+    assert props["Command"]["PythonVersion"] == "3"
+    assert props["Name"] == JOB_NAME
+    assert "SecurityConfiguration" in props
+    # The script is the S3 asset of glue_jobs/upgrade_percentiles.py.
+    script = spark_synth.stack.heavy_aggregation.script
+    location = json.dumps(props["Command"]["ScriptLocation"])
+    assert script.asset_hash in location
+    staged = spark_synth.outdir / f"asset.{script.asset_hash}.py"
+    assert staged.read_bytes() == (REPO / "glue_jobs" / "upgrade_percentiles.py").read_bytes()
+    args = props["DefaultArguments"]
+    assert args["--txnpipe_output_prefix"] == "glue/"
+    assert args["--txnpipe_importance_key"] == "inputs/importance/bsNET140513_032310.csv"
+    assert "GlueJobName" in spark_synth.template_json["Outputs"]
+
+
+def test_glue_state_changes_go_to_the_detector(spark_synth: Synth) -> None:
+    spark_synth.template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.glue"],
+                "detail-type": ["Glue Job State Change"],
+                "detail": {
+                    "jobName": [JOB_NAME],
+                    "state": Match.array_with(["SUCCEEDED", "FAILED"]),
+                },
+            },
+            "Targets": [
+                Match.object_like(
+                    {
+                        "Arn": get_att("DetectorFunction", "Arn"),
+                        "DeadLetterConfig": {
+                            "Arn": get_att(
+                                logical_id(
+                                    spark_synth, spark_synth.stack.detector.dead_letter_queue
+                                ),
+                                "Arn",
+                            )
+                        },
+                    }
+                )
+            ],
+        },
+    )
+
+
+def test_glue_role_reads_chunks_importance_and_glue_and_writes_glue(spark_synth: Synth) -> None:
+    stack = spark_synth.stack
+    bucket = logical_id(spark_synth, stack.storage.bucket)
+    found = statements(spark_synth, stack.heavy_aggregation.role)
+    read = by_sid(found, "ReadChunksAndImportance")
+    assert sorted(map(json.dumps, read["Resource"])) == sorted(
+        json.dumps(objects_arn(bucket, p)) for p in ("chunks/", "inputs/importance/", "glue/")
+    )
+    listing = by_sid(found, "ListOwnPrefixes")
+    assert listing["Condition"] == {
+        "StringLike": {"s3:prefix": ["chunks/*", "inputs/importance/*", "glue/*"]}
+    }
+    # never the transactions, nor the whole inputs prefix
+    assert "inputs/transactions/" not in json.dumps(found)
+    assert json.dumps(objects_arn(bucket, "inputs/")) not in json.dumps(found)
+    write = by_sid(found, "WriteResults")
+    assert write["Resource"] == objects_arn(bucket, "glue/")
+    assert "s3:PutObject" in write["Action"]
+    for statement in found:
+        for action in as_list(statement["Action"]):
+            assert not action.startswith(("secretsmanager:", "rds", "glue:")), action
+
+
+def test_glue_roles_use_no_managed_policies(spark_synth: Synth) -> None:
+    role = spark_synth.stack.heavy_aggregation.role
+    assert (
+        "ManagedPolicyArns"
+        not in spark_synth.resources[logical_id(spark_synth, role)]["Properties"]
+    )
+
+
+def test_only_the_detector_may_start_the_glue_job(spark_synth: Synth) -> None:
+    detector_role = ref(logical_id(spark_synth, spark_synth.stack.detector.lambda_.role))
+    for policy in spark_synth.of_type("AWS::IAM::Policy").values():
+        actions = {
+            a
+            for s in policy["Properties"]["PolicyDocument"]["Statement"]
+            for a in as_list(s["Action"])
+        }
+        if {a for a in actions if a.startswith("glue:")}:
+            assert policy["Properties"]["Roles"] == [detector_role]
 
 
 def test_job_gets_the_core_zip_as_extra_py_files(spark_synth: Synth) -> None:
@@ -98,16 +204,36 @@ def test_detector_may_start_poll_and_read_the_job_output(spark_synth: Synth) -> 
     stack = spark_synth.stack
     bucket = logical_id(spark_synth, stack.storage.bucket)
     found = statements(spark_synth, stack.detector.lambda_.role)
-    read = by_sid(found, "ReadChunksInputsAndGlueResults")
-    assert objects_arn(bucket, "glue/") in read["Resource"]
+    read = by_sid(found, "ReadGlueResults")
+    assert read["Resource"] == objects_arn(bucket, "glue/")
+    assert as_list(read["Action"]) == ["s3:GetObject"]
     listing = by_sid(found, "ListGlueResults")  # list_objects_v2 under glue/<source>/...
     assert as_list(listing["Action"]) == ["s3:ListBucket"]
     assert listing["Resource"] == get_att(bucket, "Arn")
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["glue/*"]}}
     glue = [s for s in found if any(a.startswith("glue:") for a in as_list(s["Action"]))]
     assert len(glue) == 1
-    assert sorted(as_list(glue[0]["Action"])) == ["glue:GetJobRun", "glue:StartJobRun"]
-    assert f":job/{JOB_NAME}" in json.dumps(glue[0]["Resource"])
+    # GetJobRuns: after ConcurrentRunsExceededException the core lists runs to find the one
+    # in flight
+    assert sorted(as_list(glue[0]["Action"])) == [
+        "glue:GetJobRun",
+        "glue:GetJobRuns",
+        "glue:StartJobRun",
+    ]
+    assert glue[0]["Resource"] == {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                ref("AWS::Partition"),
+                ":glue:",
+                ref("AWS::Region"),
+                ":",
+                ref("AWS::AccountId"),
+                f":job/{JOB_NAME}",
+            ],
+        ]
+    }
 
 
 def test_only_this_jobs_state_changes_reach_the_detector(spark_synth: Synth) -> None:
@@ -188,20 +314,18 @@ def test_zip_holds_the_core_package_at_its_root(spark_synth: Synth) -> None:
         assert info.create_system == 3
 
 
-def test_zip_is_byte_identical_across_builds(
-    tmp_path: Path, default_synth: Synth, spark_synth: Synth
-) -> None:
+def test_zip_is_byte_identical_across_builds(tmp_path: Path, spark_synth: Synth) -> None:
     first = bundling.write_core_zip(tmp_path / "a" / "libs.zip").read_bytes()
     second = bundling.write_core_zip(tmp_path / "b" / "libs.zip").read_bytes()
     assert first == second == bundling.core_zip_bytes()
-    # Two synthesis runs (either engine) stage the same asset.
+    # Two synthesis runs (other context, other folder) stage the same asset.
+    other = synthesize(tmp_path / "again", upgradeEngine="spark", removalPolicy="destroy")
+    assert other.error is None
     assert (
-        default_synth.stack.heavy_aggregation.libraries.asset_hash
+        other.stack.heavy_aggregation.libraries.asset_hash
         == spark_synth.stack.heavy_aggregation.libraries.asset_hash
     )
-    assert (
-        staged_libraries(default_synth).read_bytes() == staged_libraries(spark_synth).read_bytes()
-    )
+    assert staged_libraries(other).read_bytes() == staged_libraries(spark_synth).read_bytes()
 
 
 def test_zip_depends_on_content_only(tmp_path: Path) -> None:

@@ -111,24 +111,26 @@ def test_only_chunks_prefix_notifies_the_detector(default_synth: Synth) -> None:
 # -- Lambdas ------------------------------------------------------------------------------
 
 
-def common_env(synth: Synth) -> dict[str, Any]:
+def common_env(synth: Synth, db_user: str) -> dict[str, Any]:
     database = synth.stack.database
     return {
         "TXNPIPE_BUCKET": ref(logical_id(synth, synth.stack.storage.bucket)),
-        "TXNPIPE_IMPORTANCE_KEY": "inputs/bsNET140513_032310.csv",
-        "TXNPIPE_DB_SECRET_ARN": ref(
-            synth.stack.get_logical_id(database.secret.node.default_child)
-        ),
+        "TXNPIPE_IMPORTANCE_KEY": "inputs/importance/bsNET140513_032310.csv",
+        # IAM authentication to the proxy as the function's own role; no secret ARN
         "TXNPIPE_DB_HOST": get_att(logical_id(synth, database.proxy), "Endpoint"),
+        "TXNPIPE_DB_PORT": "5432",
         "TXNPIPE_DB_NAME": "txnpipe",
+        "TXNPIPE_DB_USER": db_user,
+        "TXNPIPE_DB_SSLMODE": "verify-full",
+        "TXNPIPE_DB_SSLROOTCERT": "/var/task/certs/amazon-trust-roots.pem",
     }
 
 
 def test_chunker_function(default_synth: Synth) -> None:
     props = default_synth.resources["ChunkerFunction"]["Properties"]
     assert props["Environment"]["Variables"] == {
-        **common_env(default_synth),
-        "TXNPIPE_TRANSACTIONS_KEY": "inputs/bs140513_032310.csv",
+        **common_env(default_synth, "txnpipe_chunker"),
+        "TXNPIPE_TRANSACTIONS_KEY": "inputs/transactions/bs140513_032310.csv",
         "TXNPIPE_RUN_SECONDS": "50",
         "POWERTOOLS_SERVICE_NAME": "chunker",
         "POWERTOOLS_METRICS_NAMESPACE": "txnpipe",
@@ -143,9 +145,8 @@ def test_chunker_function(default_synth: Synth) -> None:
 def test_detector_function(default_synth: Synth) -> None:
     props = default_synth.resources["DetectorFunction"]["Properties"]
     assert props["Environment"]["Variables"] == {
-        **common_env(default_synth),
-        "TXNPIPE_GLUE_JOB_NAME": "TxnPipe-upgrade-percentiles",
-        "TXNPIPE_UPGRADE_ENGINE": "inline",
+        **common_env(default_synth, "txnpipe_detector"),
+        "TXNPIPE_UPGRADE_ENGINE": "inline",  # no Glue job, so no TXNPIPE_GLUE_JOB_NAME
         "POWERTOOLS_SERVICE_NAME": "detector",
         "POWERTOOLS_METRICS_NAMESPACE": "txnpipe",
     }
@@ -202,9 +203,9 @@ def test_vpc_has_isolated_subnets_only_and_endpoints(default_synth: Synth) -> No
     services = {
         json.dumps(e["ServiceName"]): e.get("VpcEndpointType", "Gateway") for e in endpoints
     }
-    assert len(endpoints) == 3
+    assert len(endpoints) == 2  # the Glue endpoint only with upgradeEngine=spark
     assert any("secretsmanager" in name and kind == "Interface" for name, kind in services.items())
-    assert any("glue" in name and kind == "Interface" for name, kind in services.items())
+    assert not any("glue" in name for name in services)
     assert any(".s3" in name and kind == "Gateway" for name, kind in services.items())
     template.resource_count_is("AWS::EC2::FlowLog", 1)
 
@@ -226,8 +227,13 @@ def test_postgres_16_encrypted_in_isolated_subnets(default_synth: Synth) -> None
     )
     (subnet_group,) = default_synth.of_type("AWS::RDS::DBSubnetGroup").values()
     assert subnet_group["Properties"]["SubnetIds"] == isolated_subnet_ids(default_synth)
-    (secret,) = default_synth.of_type("AWS::SecretsManager::Secret").values()
-    assert "GenerateSecretString" in secret["Properties"]
+    # the master secret and one per function role, each generated
+    secrets = default_synth.of_type("AWS::SecretsManager::Secret").values()
+    usernames = sorted(
+        json.loads(s["Properties"]["GenerateSecretString"]["SecretStringTemplate"])["username"]
+        for s in secrets
+    )
+    assert usernames == ["txnpipe_admin", "txnpipe_chunker", "txnpipe_detector"]
 
 
 def test_proxy_requires_tls_and_only_lambdas_reach_it(default_synth: Synth) -> None:
@@ -237,7 +243,8 @@ def test_proxy_requires_tls_and_only_lambdas_reach_it(default_synth: Synth) -> N
     assert props["EngineFamily"] == "POSTGRESQL"
     assert props["RequireTLS"] is True
     assert props["VpcSubnetIds"] == isolated_subnet_ids(default_synth)
-    assert props["Auth"][0]["AuthScheme"] == "SECRETS"
+    assert {a["AuthScheme"] for a in props["Auth"]} == {"SECRETS"}
+    assert {a["IAMAuth"] for a in props["Auth"]} == {"REQUIRED"}
 
     proxy_sg = logical_id(default_synth, stack.database.proxy_security_group)
     instance_sg = logical_id(default_synth, stack.database.instance_security_group)
@@ -263,63 +270,17 @@ def test_proxy_requires_tls_and_only_lambdas_reach_it(default_synth: Synth) -> N
 
     assert ingress_sources(proxy_sg) == {(sg, "5432", "5432") for sg in lambda_sgs}
     instance_rules = ingress_sources(instance_sg)
-    assert {source for source, _, _ in instance_rules} == {proxy_sg}
+    # the proxy, and at deploy/rotation time the migrator and the rotation functions
+    assert {source for source, _, _ in instance_rules} == {
+        proxy_sg,
+        logical_id(default_synth, stack.migration.lambda_.security_group),
+        logical_id(default_synth, stack.database.rotation_security_group),
+    }
 
 
 # -- heavy aggregation --------------------------------------------------------------------
-
-
-def test_glue_job(default_synth: Synth) -> None:
-    (job,) = default_synth.of_type("AWS::Glue::Job").values()
-    props = job["Properties"]
-    assert props["GlueVersion"] == "5.0"
-    assert props["Command"]["Name"] == "glueetl"
-    assert props["Command"]["PythonVersion"] == "3"
-    assert props["Name"] == "TxnPipe-upgrade-percentiles"
-    assert "SecurityConfiguration" in props
-    # The script is the S3 asset of glue_jobs/upgrade_percentiles.py.
-    script = default_synth.stack.heavy_aggregation.script
-    location = json.dumps(props["Command"]["ScriptLocation"])
-    assert script.asset_hash in location
-    staged = default_synth.outdir / f"asset.{script.asset_hash}.py"
-    assert staged.read_bytes() == (REPO / "glue_jobs" / "upgrade_percentiles.py").read_bytes()
-    args = props["DefaultArguments"]
-    assert args["--txnpipe_output_prefix"] == "glue/"
-    # The core package the script imports, in both engine modes (tests/infra/test_spark_engine.py).
-    libraries = default_synth.stack.heavy_aggregation.libraries
-    assert libraries.asset_hash in json.dumps(args["--extra-py-files"])
-    assert args["--txnpipe_importance_key"] == "inputs/bsNET140513_032310.csv"
-
-
-def test_glue_state_changes_go_to_the_detector(default_synth: Synth) -> None:
-    default_synth.template.has_resource_properties(
-        "AWS::Events::Rule",
-        {
-            "EventPattern": {
-                "source": ["aws.glue"],
-                "detail-type": ["Glue Job State Change"],
-                "detail": {
-                    "jobName": ["TxnPipe-upgrade-percentiles"],
-                    "state": Match.array_with(["SUCCEEDED", "FAILED"]),
-                },
-            },
-            "Targets": [
-                Match.object_like(
-                    {
-                        "Arn": get_att("DetectorFunction", "Arn"),
-                        "DeadLetterConfig": {
-                            "Arn": get_att(
-                                logical_id(
-                                    default_synth, default_synth.stack.detector.dead_letter_queue
-                                ),
-                                "Arn",
-                            )
-                        },
-                    }
-                )
-            ],
-        },
-    )
+# With the default inline engine there is no Glue job at all (tests/infra/test_least_privilege.py);
+# the job itself is tested with upgradeEngine=spark in tests/infra/test_spark_engine.py.
 
 
 # -- schedule, failures, alarms -----------------------------------------------------------
@@ -330,6 +291,7 @@ def test_chunker_schedule_is_one_minute(default_synth: Synth) -> None:
         r["Properties"]
         for r in default_synth.of_type("AWS::Events::Rule").values()
         if "ScheduleExpression" in r["Properties"]
+        and get_att("ChunkerFunction", "Arn") in [t["Arn"] for t in r["Properties"]["Targets"]]
     ]
     assert len(rules) == 1
     (rule,) = rules
@@ -399,11 +361,11 @@ def test_chunker_permissions(default_synth: Synth) -> None:
     stack = default_synth.stack
     bucket = logical_id(default_synth, stack.storage.bucket)
     found = statements(default_synth, stack.chunker.lambda_.role)
-    assert by_sid(found, "ReadInputs") == {
-        "Sid": "ReadInputs",
+    assert by_sid(found, "ReadTransactions") == {
+        "Sid": "ReadTransactions",
         "Effect": "Allow",
-        "Action": "s3:GetObject",
-        "Resource": objects_arn(bucket, "inputs/"),
+        "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+        "Resource": objects_arn(bucket, "inputs/transactions/"),
     }
     assert by_sid(found, "WriteChunks") == {
         "Sid": "WriteChunks",
@@ -412,53 +374,36 @@ def test_chunker_permissions(default_synth: Synth) -> None:
         "Resource": objects_arn(bucket, "chunks/"),
     }
     s3_actions = {a for s in found for a in as_list(s["Action"]) if a.startswith("s3:")}
-    assert s3_actions == {"s3:GetObject", "s3:PutObject"}
+    assert s3_actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"}
     assert not any(a.startswith("glue:") for s in found for a in as_list(s["Action"]))
-    assert_reads_secret(default_synth, found)
+    assert_reads_no_secret(found)
 
 
 def test_detector_permissions(default_synth: Synth) -> None:
     stack = default_synth.stack
     bucket = logical_id(default_synth, stack.storage.bucket)
     found = statements(default_synth, stack.detector.lambda_.role)
-    read = by_sid(found, "ReadChunksInputsAndGlueResults")
-    assert read["Action"] == "s3:GetObject"
-    assert sorted(map(json.dumps, read["Resource"])) == sorted(
-        json.dumps(objects_arn(bucket, p)) for p in ("chunks/", "inputs/", "glue/")
-    )
+    assert by_sid(found, "ReadImportance")["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert by_sid(found, "ReadImportance")["Resource"] == objects_arn(bucket, "inputs/importance/")
+    assert by_sid(found, "ReadChunks")["Action"] == "s3:GetObject"
+    assert by_sid(found, "ReadChunks")["Resource"] == objects_arn(bucket, "chunks/")
     write = by_sid(found, "WriteDetectionsAndRejects")
     assert write["Action"] == "s3:PutObject"
     assert sorted(map(json.dumps, write["Resource"])) == sorted(
         json.dumps(objects_arn(bucket, p)) for p in ("detections/", "rejects/")
     )
-    listing = by_sid(found, "ListGlueResults")
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["glue/*"]}}
-    glue = [s for s in found if any(a.startswith("glue:") for a in as_list(s["Action"]))]
-    assert len(glue) == 1
-    assert sorted(as_list(glue[0]["Action"])) == ["glue:GetJobRun", "glue:StartJobRun"]
-    assert glue[0]["Resource"] == {
-        "Fn::Join": [
-            "",
-            [
-                "arn:",
-                ref("AWS::Partition"),
-                ":glue:",
-                ref("AWS::Region"),
-                ":",
-                ref("AWS::AccountId"),
-                ":job/TxnPipe-upgrade-percentiles",
-            ],
-        ]
-    }
-    assert_reads_secret(default_synth, found)
+    listing = by_sid(found, "ListChunks")
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["chunks/*"]}}
+    # inline engine: no Glue at all (spark: tests/infra/test_spark_engine.py)
+    assert not [s for s in found if any(a.startswith("glue:") for a in as_list(s["Action"]))]
+    assert "glue/" not in json.dumps(found)
+    assert_reads_no_secret(found)
 
 
-def assert_reads_secret(synth: Synth, found: list[dict[str, Any]]) -> None:
-    secret = ref(synth.stack.get_logical_id(synth.stack.database.secret.node.default_child))
-    assert any(
-        s["Resource"] == secret and "secretsmanager:GetSecretValue" in as_list(s["Action"])
-        for s in found
-    )
+def assert_reads_no_secret(found: list[dict[str, Any]]) -> None:
+    """The functions authenticate with IAM tokens: no Secrets Manager permission at all."""
+    actions = {a for s in found for a in as_list(s["Action"])}
+    assert not {a for a in actions if a.startswith("secretsmanager:")}
 
 
 def test_only_the_detector_may_start_the_glue_job(default_synth: Synth) -> None:
@@ -473,29 +418,13 @@ def test_only_the_detector_may_start_the_glue_job(default_synth: Synth) -> None:
             assert policy["Properties"]["Roles"] == [detector_role]
 
 
-def test_glue_role_reads_chunks_and_inputs_and_writes_glue_prefix(default_synth: Synth) -> None:
-    stack = default_synth.stack
-    bucket = logical_id(default_synth, stack.storage.bucket)
-    found = statements(default_synth, stack.heavy_aggregation.role)
-    read = by_sid(found, "ReadChunksAndInputs")
-    assert sorted(map(json.dumps, read["Resource"])) == sorted(
-        json.dumps(objects_arn(bucket, p)) for p in ("chunks/", "inputs/", "glue/")
-    )
-    write = by_sid(found, "WriteResults")
-    assert write["Resource"] == objects_arn(bucket, "glue/")
-    assert "s3:PutObject" in write["Action"]
-    for statement in found:
-        for action in as_list(statement["Action"]):
-            assert not action.startswith(("secretsmanager:", "rds", "glue:")), action
-
-
 def test_star_resources_only_where_aws_allows_nothing_narrower(default_synth: Synth) -> None:
     """In the project's own roles, only the Lambda VPC (ENI) actions have Resource "*"."""
     stack = default_synth.stack
     own_roles = [
         stack.chunker.lambda_.role,
         stack.detector.lambda_.role,
-        stack.heavy_aggregation.role,
+        stack.migration.lambda_.role,
     ]
     for role in own_roles:
         for statement in statements(default_synth, role):
@@ -521,7 +450,7 @@ def test_lambda_roles_use_no_managed_policies(default_synth: Synth) -> None:
     for role in (
         stack.chunker.lambda_.role,
         stack.detector.lambda_.role,
-        stack.heavy_aggregation.role,
+        stack.migration.lambda_.role,
     ):
         props = default_synth.resources[logical_id(default_synth, role)]["Properties"]
         assert "ManagedPolicyArns" not in props
@@ -538,13 +467,13 @@ def test_outputs(default_synth: Synth) -> None:
         "BucketName",
         "ChunkerFunctionName",
         "DetectorFunctionName",
-        "GlueJobName",
         "DatabaseProxyEndpoint",
         "DatabaseSecretArn",
         "DeadLetterQueueUrl",
         "DashboardName",
     ):
         assert name in outputs
+    assert "GlueJobName" not in outputs  # only with upgradeEngine=spark
 
 
 def test_nothing_account_specific(default_synth: Synth) -> None:
