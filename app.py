@@ -17,6 +17,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from infra.node import use_project_node
+
+use_project_node()  # before aws_cdk starts jsii: the project's Node, not PATH's (infra/node.py)
+
 import aws_cdk as cdk
 
 from infra import build

@@ -25,13 +25,13 @@ import psycopg
 from data import Dataset
 from measure import upload
 
-from txnpipe.adapters.s3store import S3Store
-from txnpipe.chunkparse import parse_chunk
-from txnpipe.detections import Detection, detections_csv
-from txnpipe.keys import chunk_key, detections_key, manifest_key, source_name
-from txnpipe.rules import EPS
-from txnpipe.settings import Settings
-from txnpipe.weights import parse_weights
+from txnpipe.aws.s3store import S3Store
+from txnpipe.core.chunkparse import parse_chunk
+from txnpipe.core.detections import RecordedDetection, detections_csv
+from txnpipe.core.keys import chunk_key, detections_key, manifest_key, source_name
+from txnpipe.core.rules import EPS
+from txnpipe.core.settings import Settings
+from txnpipe.core.weights import parse_weights
 
 SCHEMA = """
 DROP SCHEMA IF EXISTS baseline CASCADE;
@@ -174,7 +174,7 @@ class Baseline:
                 (self.files_written * batch, batch),
             ).fetchall()
             key = detections_key(self.source, self.files_written)
-            self.store.put(key, detections_csv(Detection(*r) for r in rows))
+            self.store.put(key, detections_csv(RecordedDetection(*r) for r in rows))
             self.files_written += 1
 
     def detection_set(self) -> set[tuple[int, int, str, str]]:

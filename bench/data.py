@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from txnpipe.generate import generate
+from txnpipe.tools.generate import generate
 
 DATA = Path(__file__).resolve().parent / ".data"
 SEED = 7

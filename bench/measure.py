@@ -26,16 +26,16 @@ from data import Dataset
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from txnpipe.adapters import pgstore
-from txnpipe.adapters.s3store import S3Store
-from txnpipe.chunker import STREAM_READ_AHEAD, RangeReader, run_tick
-from txnpipe.detector import Detector
-from txnpipe.events import chunk_refs
-from txnpipe.inputs import InputFiles
-from txnpipe.keys import chunk_key, manifest_key, source_name
+from txnpipe import postgres
+from txnpipe.aws.s3store import S3Store
+from txnpipe.core.chunker import STREAM_READ_AHEAD, RangeReader, run_tick
+from txnpipe.core.detector import Detector
+from txnpipe.core.events import chunk_refs
+from txnpipe.core.keys import chunk_key, manifest_key, source_name
+from txnpipe.core.settings import Settings
 from txnpipe.local import services
+from txnpipe.local.inputs import InputFiles
 from txnpipe.local.runner import RunOptions, run
-from txnpipe.settings import Settings
 
 
 def say(message: str) -> None:
@@ -139,9 +139,9 @@ def chunker_ticks(
     store = upload(endpoint, "bench-chunker", data.transactions)
     source, key = source_name(data.transactions.name), f"inputs/{data.transactions.name}"
     ticks: list[float] = []
-    with pgstore.connect(db_url) as conn:
-        pgstore.reset_source(conn, source)
-        state = pgstore.PgChunkerState(conn)
+    with postgres.connect(db_url) as conn:
+        postgres.reset_source(conn, source)
+        state = postgres.PgChunkerState(conn)
         reader = RangeReader(store, STREAM_READ_AHEAD)
         while True:
             started = time.perf_counter()
@@ -158,9 +158,9 @@ def write_all_chunks(db_url: str, store: S3Store, data: Dataset, settings: Setti
     """Mechanism X over the whole file at once (no pacing); returns the number of chunks."""
     settings = replace(settings, chunk_interval_seconds=0.0)
     source, key = source_name(data.transactions.name), f"inputs/{data.transactions.name}"
-    with pgstore.connect(db_url) as conn:
-        pgstore.reset_source(conn, source)
-        state = pgstore.PgChunkerState(conn)
+    with postgres.connect(db_url) as conn:
+        postgres.reset_source(conn, source)
+        state = postgres.PgChunkerState(conn)
         reader = RangeReader(store, STREAM_READ_AHEAD)
         while not run_tick(store, state, settings, source, key, reader=reader).done:
             pass
@@ -212,8 +212,8 @@ def detect_all(job: DetectJob) -> DetectResult:
     keys = [chunk_key(job.source, k) for k in range(job.chunks)] + [manifest_key(job.source)]
     started = time.perf_counter()
     first_rss = first_hwm = 0.0
-    with pgstore.connect(job.db_url) as conn, pgstore.connect(job.db_url) as staging:
-        state = pgstore.PgDetectorState(conn, staging=lambda: staging)
+    with postgres.connect(job.db_url) as conn, postgres.connect(job.db_url) as staging:
+        state = postgres.PgDetectorState(conn, staging=lambda: staging)
         detector = Detector(store, state, job.settings, job.importance_key)
         for i in range(0, len(keys), job.keys_per_event):
             detector.handle(chunk_refs(_s3_event(job.bucket, keys[i : i + job.keys_per_event])))

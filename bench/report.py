@@ -186,7 +186,7 @@ def render(r: dict[str, Any], plot_name: str | None) -> str:
         "## Data",
         "",
         (
-            f"- {d['rows']:,} records (generated BankSim layout, `txnpipe.generate`, seed 7),"
+            f"- {d['rows']:,} records (generated BankSim layout, `txnpipe.tools.generate`, seed 7),"
             f" {d['chunks']} chunks of 1,000; input {d['mb']:.1f} MB"
         ),
         (

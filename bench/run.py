@@ -44,10 +44,10 @@ from measure import (
     write_all_chunks,
 )
 
-from txnpipe.generate import FULL_ROWS
-from txnpipe.keys import source_name
+from txnpipe.core.keys import source_name
+from txnpipe.core.settings import Settings
 from txnpipe.local import services
-from txnpipe.settings import Settings
+from txnpipe.tools.generate import FULL_ROWS
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK_ROWS = 30_000

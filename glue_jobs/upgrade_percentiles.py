@@ -27,9 +27,9 @@ from txnpipe.batch.spark_engine import (
     transactions_from_rdd,
     upgrade_candidates,
 )
-from txnpipe.errors import TxnpipeError
-from txnpipe.settings import Settings
-from txnpipe.weights import parse_weights
+from txnpipe.core.errors import TxnpipeError
+from txnpipe.core.settings import Settings
+from txnpipe.core.weights import parse_weights
 
 __all__ = ["JobArgs", "main", "output_uri", "parse_args", "run_job", "upgrade_candidates"]
 

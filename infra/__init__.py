@@ -6,6 +6,10 @@ and, unless ``txnpipe:nag`` is false, registers cdk-nag's AwsSolutions checks.
 
 from __future__ import annotations
 
+from infra.node import use_project_node
+
+use_project_node()  # before aws_cdk starts jsii: the project's Node, not PATH's (infra/node.py)
+
 import aws_cdk as cdk
 
 from infra.config import TxnPipeConfig

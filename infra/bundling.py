@@ -30,10 +30,10 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -46,9 +46,13 @@ from aws_cdk import aws_lambda as lambda_
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CORE_DIR = PROJECT_ROOT / "txnpipe"
 LAMBDAS_DIR = PROJECT_ROOT / "lambdas"
+# Locks (`make lock` compiles each from its .in file at uv.lock's versions for the Lambda
+# platform, with hashes): the chunker's and the detector's packages, ...
 REQUIREMENTS_FILE = Path(__file__).resolve().parent / "lambda_requirements.txt"
-# Added to the detector's bundle when PatId1 runs on the Glue job (upgradeEngine=spark).
+# ... the detector's when PatId1 runs on the Glue job (upgradeEngine=spark: the same plus
+# pyarrow), and the migrator's (psycopg only).
 SPARK_REQUIREMENTS_FILE = Path(__file__).resolve().parent / "lambda_requirements_spark.txt"
+MIGRATOR_REQUIREMENTS_FILE = Path(__file__).resolve().parent / "lambda_requirements_migrator.txt"
 
 PYTHON_VERSION = "3.12"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -74,7 +78,6 @@ def sslrootcert_path(ca_bundle: Path) -> str:
     return f"{LAMBDA_TASK_ROOT}/{BUNDLE_CERTS_DIR}/{Path(ca_bundle).name}"
 
 
-_IGNORED_NAMES = ("__pycache__", "*.pyc", "*.pyo", ".DS_Store", ".pytest_cache", ".mypy_cache")
 
 
 class BundlingError(RuntimeError):
@@ -82,28 +85,29 @@ class BundlingError(RuntimeError):
 
 
 def read_requirements(path: Path = REQUIREMENTS_FILE) -> tuple[str, ...]:
-    lines = (
-        line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()
-    )
+    """The requirements of a lock file, one per package: ``name==version --hash=... ...``
+    (continued lines joined, comments dropped)."""
+    logical = path.read_text(encoding="utf-8").replace("\\\n", " ")
+    lines = (" ".join(line.split("#", 1)[0].split()) for line in logical.splitlines())
     return tuple(line for line in lines if line)
 
 
 def detector_requirements(upgrade_engine: str) -> tuple[str, ...]:
-    """The detector's packages: the shared ones, plus pyarrow for the ``spark`` engine."""
-    extra = read_requirements(SPARK_REQUIREMENTS_FILE) if upgrade_engine == "spark" else ()
-    return read_requirements() + extra
+    """The detector's packages: the shared lock, or for the ``spark`` engine its own lock (the
+    same packages plus pyarrow)."""
+    lock = SPARK_REQUIREMENTS_FILE if upgrade_engine == "spark" else REQUIREMENTS_FILE
+    return read_requirements(lock)
 
 
 def migrator_requirements() -> tuple[str, ...]:
     """The migrator's packages: only psycopg, at the shared pin (it runs once per deploy and
     logs one plain line, so no Powertools)."""
-    return tuple(r for r in read_requirements() if re.split(r"[\[=<>~!; ]", r, 1)[0] == "psycopg")
+    return read_requirements(MIGRATOR_REQUIREMENTS_FILE)
 
 
-def pip_command(
-    target: Path, requirements: Sequence[str], python: str = sys.executable
-) -> list[str]:
-    """The pip invocation that fetches Lambda-platform wheels into ``target``."""
+def pip_command(target: Path, requirements_file: Path, python: str = sys.executable) -> list[str]:
+    """The pip invocation that installs the locked Lambda-platform wheels of
+    ``requirements_file`` (every package pinned with its hashes) into ``target``."""
     command = [python, "-m", "pip", "install", "--target", str(target)]
     for platform in PLATFORMS:
         command += ["--platform", platform]
@@ -117,8 +121,27 @@ def pip_command(
         "--disable-pip-version-check",
         "--no-input",
         "--quiet",
+        # exactly the lock: no resolution on the host, every file checked against its hash
+        "--no-deps",
+        "--require-hashes",
     ]
-    return command + list(requirements)
+    return command + ["-r", str(requirements_file)]
+
+
+# The subpackages of txnpipe/ each deployed artifact imports at run time: a Lambda the core,
+# the PostgreSQL adapter and the AWS entry points; the Glue job the core and the batch
+# engines. The tools (generate, report, cli) and the local stand-ins are never shipped.
+FUNCTION_SUBPACKAGES = ("core", "postgres", "aws")
+GLUE_SUBPACKAGES = ("core", "batch")
+_TOP_LEVEL_FILES = ("__init__.py",)
+
+
+def package_files(core_dir: Path, subpackages: Sequence[str]) -> list[Path]:
+    """The package's own ``__init__.py`` and every source file of ``subpackages``."""
+    files = [core_dir / name for name in _TOP_LEVEL_FILES if (core_dir / name).is_file()]
+    for sub in subpackages:
+        files += _source_files(core_dir / sub)
+    return sorted(files)
 
 
 def _source_files(directory: Path) -> Iterable[Path]:
@@ -145,10 +168,12 @@ class LocalPipBundling:
         requirements: Sequence[str] | None = None,
         ca_bundle: Path | None = None,
         python: str = sys.executable,
+        subpackages: Sequence[str] = FUNCTION_SUBPACKAGES,
     ) -> None:
         """``ca_bundle``: a PEM file copied to ``certs/<name>`` in the bundle (or none)."""
         self.handler_file = Path(handler_file)
         self.core_dir = Path(core_dir)
+        self.subpackages = tuple(subpackages)
         self.requirements = tuple(read_requirements() if requirements is None else requirements)
         self.ca_bundle = None if ca_bundle is None else Path(ca_bundle)
         self.python = python
@@ -167,8 +192,11 @@ class LocalPipBundling:
             raise BundlingError(f"CA bundle not found: {self.ca_bundle}")
         output_dir.mkdir(parents=True, exist_ok=True)
         if self.requirements:
-            command = pip_command(output_dir, self.requirements, self.python)
-            result = subprocess.run(command, capture_output=True, text=True, check=False)
+            with tempfile.TemporaryDirectory(prefix="txnpipe-bundle-") as scratch:
+                requirements_file = Path(scratch) / "requirements.txt"
+                requirements_file.write_text("\n".join(self.requirements) + "\n", encoding="utf-8")
+                command = pip_command(output_dir, requirements_file, self.python)
+                result = subprocess.run(command, capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 raise BundlingError(
                     f"pip failed ({result.returncode}) bundling {self.handler_file}:\n"
@@ -179,7 +207,10 @@ class LocalPipBundling:
         core_target = output_dir / self.core_dir.name
         if core_target.exists():
             raise BundlingError(f"a requirement installed a package named {self.core_dir.name!r}")
-        shutil.copytree(self.core_dir, core_target, ignore=shutil.ignore_patterns(*_IGNORED_NAMES))
+        for path in package_files(self.core_dir, self.subpackages):
+            target = core_target / path.relative_to(self.core_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
         shutil.copy2(self.handler_file, output_dir / "handler.py")
         if self.ca_bundle is not None:
             certs = output_dir / BUNDLE_CERTS_DIR
@@ -209,7 +240,7 @@ class LocalPipBundling:
             data = self.ca_bundle.read_bytes() if self.ca_bundle.is_file() else b""
             add("ca:" + self.ca_bundle.name, data)
         if self.core_dir.is_dir():
-            for path in _source_files(self.core_dir):
+            for path in package_files(self.core_dir, self.subpackages):
                 add("core:" + path.relative_to(self.core_dir).as_posix(), path.read_bytes())
         return digest.hexdigest()
 
@@ -244,8 +275,9 @@ ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 _ZIP_FILE_MODE = 0o100644  # regular file, rw-r--r--
 
 
-def core_zip_bytes(core_dir: Path = CORE_DIR) -> bytes:
-    """A zip whose root holds the package ``core_dir`` (``txnpipe/...``), byte-reproducible.
+def core_zip_bytes(core_dir: Path = CORE_DIR, subpackages: Sequence[str] = GLUE_SUBPACKAGES) -> bytes:
+    """A zip whose root holds the package ``core_dir`` (``txnpipe/...``: the subpackages the
+    Glue job imports), byte-reproducible.
 
     Entries are the package's source files (no ``__pycache__``, compiled or hidden files) in
     sorted order, each with the same timestamp, mode and "made on Unix" marker; they are
@@ -257,7 +289,7 @@ def core_zip_bytes(core_dir: Path = CORE_DIR) -> bytes:
         raise BundlingError(f"core package not found: {core_dir} has no __init__.py")
     entries = sorted(
         (f"{core_dir.name}/{path.relative_to(core_dir).as_posix()}", path)
-        for path in _source_files(core_dir)
+        for path in package_files(core_dir, subpackages)
     )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:

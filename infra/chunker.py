@@ -29,6 +29,7 @@ from infra.functions import VpcPythonFunction
 from infra.nag import acknowledge, iam5_resource
 from infra.network import Network
 from infra.storage import Storage
+from txnpipe.core import environment as ENV
 
 SCHEDULE = events.Schedule.rate(cdk.Duration.minutes(1))
 
@@ -48,11 +49,11 @@ class Chunker(Construct):
         environment = {
             **config.local_invoke_env,
             **config.settings_env,
-            "TXNPIPE_BUCKET": storage.bucket.bucket_name,
-            "TXNPIPE_TRANSACTIONS_KEY": config.transactions_key,
-            "TXNPIPE_IMPORTANCE_KEY": config.importance_key,
+            ENV.BUCKET: storage.bucket.bucket_name,
+            ENV.TRANSACTIONS_KEY: config.transactions_key,
+            ENV.IMPORTANCE_KEY: config.importance_key,
             **database.client_environment(CHUNKER_DB_USER),
-            "TXNPIPE_RUN_SECONDS": str(config.run_seconds),
+            ENV.RUN_SECONDS: str(config.run_seconds),
             **config.powertools_env(CHUNKER_SERVICE),
         }
         self.lambda_ = VpcPythonFunction(

@@ -20,6 +20,8 @@ from typing import Any
 
 from constructs import Node
 
+from txnpipe.core import environment as ENV
+
 PREFIX = "txnpipe:"
 
 # Prefixes of the data bucket (SPEC sections 3 and 4; ``glue/`` holds the Glue job's output).
@@ -49,16 +51,16 @@ NUMBER_SETTINGS = (
 )
 SETTING_NAMES = INTEGER_SETTINGS + NUMBER_SETTINGS
 
-# Observability (txnpipe/observability.py): EMF metrics in this namespace, dimensions
+# Observability (txnpipe/aws/observability.py): EMF metrics in this namespace, dimensions
 # service (one per function, POWERTOOLS_SERVICE_NAME) and source (the stream's name).
 METRICS_NAMESPACE = "txnpipe"
 CHUNKER_SERVICE = "chunker"
 DETECTOR_SERVICE = "detector"
-# The functions' database roles, created by the migration (txnpipe.adapters.pgstore.migrate:
+# The functions' database roles, created by the migration (txnpipe.postgres.migrate:
 # CHUNKER_ROLE, DETECTOR_ROLE); each function connects as its own, with an IAM token.
 CHUNKER_DB_USER = "txnpipe_chunker"
 DETECTOR_DB_USER = "txnpipe_detector"
-# The source name the core derives from the transactions key (txnpipe.keys.source_name).
+# The source name the core derives from the transactions key (txnpipe.core.keys.source_name).
 _SOURCE_NAME = re.compile(r"[\w][\w.-]*")
 
 UPGRADE_ENGINES = ("inline", "spark")
@@ -183,7 +185,7 @@ def parse_settings(value: Any) -> dict[str, str]:
             env[name] = str(int(number))
         else:
             env[name] = str(raw).strip() if isinstance(raw, str) else repr(float(raw))
-    return {f"TXNPIPE_{name.upper()}": text for name, text in sorted(env.items())}
+    return {ENV.setting(name): text for name, text in sorted(env.items())}
 
 
 @dataclass(frozen=True)
@@ -423,7 +425,7 @@ class TxnPipeConfig:
         variables the template declares); the core treats an empty value as unset."""
         if not self.local_invoke:
             return {}
-        return {"TXNPIPE_DATABASE_URL": "", "TXNPIPE_S3_ENDPOINT": ""}
+        return {ENV.DATABASE_URL: "", "TXNPIPE_S3_ENDPOINT": ""}
 
     @property
     def environment(self) -> dict[str, str] | None:

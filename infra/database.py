@@ -12,7 +12,7 @@
     PostgreSQL single user, in the VPC).
 - The functions authenticate to the proxy with **IAM** (``iam_auth``): each Lambda role may
   ``rds-db:connect`` as its own database user only, and signs a 15-minute token per connection
-  (``txnpipe.entry.database_conninfo``). No function reads any secret, so a rotation never
+  (``txnpipe.aws.entry.database_conninfo``). No function reads any secret, so a rotation never
   breaks a warm container: the proxy picks up the new password, the clients hold none.
 - TLS everywhere: the proxy requires it; the functions verify its ACM certificate
   (``sslmode=verify-full`` against the Amazon Trust Services roots in their bundle); the
@@ -40,6 +40,7 @@ from infra import bundling
 from infra.config import CHUNKER_DB_USER, DETECTOR_DB_USER, TxnPipeConfig
 from infra.nag import acknowledge
 from infra.network import SECRET_READ_ACTIONS, Network, deny_egress_by_default
+from txnpipe.core import environment as ENV
 
 POSTGRES_PORT = 5432
 # The function secrets rotate this often (Secrets Manager hosted rotation).
@@ -216,14 +217,14 @@ class Database(Construct):
         self.proxy.grant_connect(grantee, db_user)
 
     def client_environment(self, db_user: str) -> dict[str, str]:
-        """What ``txnpipe.entry.database_conninfo`` needs to reach the proxy as ``db_user``."""
+        """What ``txnpipe.aws.entry.database_conninfo`` needs to reach the proxy as ``db_user``."""
         return {
-            "TXNPIPE_DB_HOST": self.host,
-            "TXNPIPE_DB_PORT": self.port,
-            "TXNPIPE_DB_NAME": self.database_name,
-            "TXNPIPE_DB_USER": db_user,
-            "TXNPIPE_DB_SSLMODE": "verify-full",
-            "TXNPIPE_DB_SSLROOTCERT": bundling.sslrootcert_path(bundling.AMAZON_TRUST_ROOTS),
+            ENV.DB_HOST: self.host,
+            ENV.DB_PORT: self.port,
+            ENV.DB_NAME: self.database_name,
+            ENV.DB_USER: db_user,
+            ENV.DB_SSLMODE: "verify-full",
+            ENV.DB_SSLROOTCERT: bundling.sslrootcert_path(bundling.AMAZON_TRUST_ROOTS),
         }
 
     # -- rotation ----------------------------------------------------------------------------

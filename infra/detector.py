@@ -53,6 +53,7 @@ from infra.heavy_aggregation import HeavyAggregation
 from infra.nag import acknowledge, iam5_resource
 from infra.network import Network
 from infra.storage import Storage
+from txnpipe.core import environment as ENV
 
 SWEEP_SCHEDULE = events.Schedule.rate(cdk.Duration.minutes(1))
 
@@ -88,11 +89,11 @@ class Detector(Construct):
         environment = {
             **config.local_invoke_env,
             **config.settings_env,
-            "TXNPIPE_BUCKET": storage.bucket.bucket_name,
-            "TXNPIPE_IMPORTANCE_KEY": config.importance_key,
+            ENV.BUCKET: storage.bucket.bucket_name,
+            ENV.IMPORTANCE_KEY: config.importance_key,
             **database.client_environment(DETECTOR_DB_USER),
-            "TXNPIPE_UPGRADE_ENGINE": config.upgrade_engine,
-            **({"TXNPIPE_GLUE_JOB_NAME": heavy.job_name} if heavy is not None else {}),
+            ENV.UPGRADE_ENGINE: config.upgrade_engine,
+            **({ENV.GLUE_JOB_NAME: heavy.job_name} if heavy is not None else {}),
             **config.powertools_env(DETECTOR_SERVICE),
         }
         self.lambda_ = VpcPythonFunction(

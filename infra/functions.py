@@ -57,8 +57,8 @@ class VpcPythonFunction(Construct):
         requirements: Sequence[str] | None = None,
         ca_bundle: Path | None = bundling.AMAZON_TRUST_ROOTS,
     ) -> None:
-        """``requirements``: the packages bundled with the function (pip specifiers);
-        ``None`` means ``infra/lambda_requirements.txt``. ``ca_bundle``: the CA file shipped
+        """``requirements``: the packages bundled with the function (lines of a lock,
+        ``name==version --hash=...``); ``None`` means ``infra/lambda_requirements.txt``. ``ca_bundle``: the CA file shipped
         under ``certs/`` for the function's TLS connection to PostgreSQL."""
         super().__init__(scope, construct_id)
         self.name = name

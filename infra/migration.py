@@ -8,10 +8,10 @@ on an exception): its handler, the migrator Lambda (``lambdas/migrator/handler.p
 ``txnpipe/deploy_migration.py``), runs in the VPC, reads the master secret (the only reader of
 it) and the two function secrets, connects to the instance itself with TLS (verify-full against
 the RDS CA bundle in its bundle: the proxy knows no master credentials) and calls
-``pgstore.migrate``.
+``postgres.migrate``.
 
 It re-runs on every change of its properties: the hash of the schema files
-(``txnpipe/adapters/*.sql``) and the secrets' ARNs. The chunker and the detector depend on it,
+(``txnpipe/postgres/migrations/*.sql`` and ``roles.sql``) and the secrets' ARNs. The chunker and the detector depend on it,
 so a deployment migrates before it ships code that needs the new schema, and the first
 rotation of the function secrets waits for it (it sets their first passwords).
 
@@ -34,8 +34,9 @@ from infra.database import Database
 from infra.functions import VpcPythonFunction
 from infra.nag import acknowledge
 from infra.network import Network
+from txnpipe.core import environment as ENV
 
-SCHEMA_DIR = bundling.CORE_DIR / "adapters"
+SCHEMA_DIR = bundling.CORE_DIR / "postgres"
 RESOURCE_TYPE = "Custom::TxnPipeDatabaseMigration"
 # A migration that builds an index over a large table takes a while; the framework's own
 # function waits for at most 15 minutes.
@@ -43,11 +44,14 @@ TIMEOUT_SECONDS = 600
 
 
 def schema_hash(schema_dir: Path = SCHEMA_DIR) -> str:
-    """SHA-256 over every ``*.sql`` file of the core's adapters (names and contents)."""
+    """SHA-256 over what a migration applies (names and contents): the numbered migrations
+    (``migrations/*.sql``) and the function roles' grants (``roles.sql``)."""
     digest = hashlib.sha256()
-    for path in sorted(Path(schema_dir).glob("*.sql")):
+    schema_dir = Path(schema_dir)
+    for path in sorted([*schema_dir.glob("migrations/*.sql"), *schema_dir.glob("roles.sql")]):
         data = path.read_bytes()
-        digest.update(path.name.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
+        name = path.relative_to(schema_dir).as_posix()
+        digest.update(name.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
     return digest.hexdigest()
 
 
@@ -72,11 +76,11 @@ class Migration(Construct):
             handler_dir=bundling.LAMBDAS_DIR / "migrator",
             description="txnpipe database migration (deploy time): schema and function roles",
             environment={
-                "TXNPIPE_DB_HOST": instance.db_instance_endpoint_address,
-                "TXNPIPE_DB_PORT": instance.db_instance_endpoint_port,
-                "TXNPIPE_DB_NAME": database.database_name,
-                "TXNPIPE_DB_SSLMODE": "verify-full",
-                "TXNPIPE_DB_SSLROOTCERT": bundling.sslrootcert_path(bundling.RDS_CA_BUNDLE),
+                ENV.DB_HOST: instance.db_instance_endpoint_address,
+                ENV.DB_PORT: instance.db_instance_endpoint_port,
+                ENV.DB_NAME: database.database_name,
+                ENV.DB_SSLMODE: "verify-full",
+                ENV.DB_SSLROOTCERT: bundling.sslrootcert_path(bundling.RDS_CA_BUNDLE),
             },
             timeout=cdk.Duration.seconds(TIMEOUT_SECONDS),
             memory_mib=256,

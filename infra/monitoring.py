@@ -1,6 +1,6 @@
 """Monitoring: a CloudWatch dashboard of the pipeline and alarms on what needs a person.
 
-The functions log their metrics in embedded metric format (``txnpipe/observability.py``):
+The functions log their metrics in embedded metric format (``txnpipe/aws/observability.py``):
 namespace ``txnpipe``, dimensions ``service`` (``chunker`` / ``detector``) and ``source``
 (the configured stream, ``txnpipe:transactionsKey`` without folder and extension). CloudWatch
 Logs extracts them from the functions' own log groups; no IAM permission beyond writing logs.
@@ -38,6 +38,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import CHUNKER_SERVICE, DETECTOR_SERVICE, METRICS_NAMESPACE, TxnPipeConfig
+from txnpipe.core import environment as ENV
 
 GIB = 1024**3
 ONE_MINUTE = cdk.Duration.minutes(1)
@@ -112,7 +113,7 @@ class Monitoring(Construct):
         )
         interval = float(
             config.settings_env.get(
-                "TXNPIPE_CHUNK_INTERVAL_SECONDS", DEFAULT_CHUNK_INTERVAL_SECONDS
+                ENV.setting("chunk_interval_seconds"), DEFAULT_CHUNK_INTERVAL_SECONDS
             )
         )
         self.chunk_interval_seconds = interval

@@ -37,6 +37,8 @@ from infra.config import TxnPipeConfig
 from infra.nag import acknowledge
 
 HTTPS_PORT = 443
+# Where the VPC flow logs land in the log bucket.
+FLOW_LOGS_PREFIX = "vpc-flow-logs/"
 # Everything the functions may do in S3 (their roles narrow it further, per prefix).
 S3_ENDPOINT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:ListBucket")
 # What the RDS Proxy and the migrator need of a secret.
@@ -49,6 +51,42 @@ NO_TRAFFIC_ICMP = (252, 86)
 NO_TRAFFIC_DESCRIPTION = "Disallow all traffic"
 # The construct id aws-cdk-lib gives the function shared by every AwsCustomResource of a stack.
 AWS_CUSTOM_RESOURCE_SINGLETON = "AWS679f53fac002430cb0da5b7982bd2287"
+
+
+def allow_flow_log_delivery(bucket: s3.IBucket, prefix: str) -> None:
+    """The bucket policy with which CloudWatch Logs' delivery service writes this account's
+    VPC flow logs under ``prefix``: set here rather than left to the feature flag
+    ``@aws-cdk/aws-s3:createDefaultLoggingPolicy`` (without it, AWS would edit the bucket's
+    policy itself at the first delivery). The statements are those aws-cdk-lib writes with the
+    flag, which it then merges with these."""
+    stack = cdk.Stack.of(bucket)
+    source = {
+        "ArnLike": {"aws:SourceArn": stack.format_arn(service="logs", resource="*")},
+    }
+    bucket.add_to_resource_policy(
+        iam.PolicyStatement(
+            effect=iam.Effect.ALLOW,
+            principals=[iam.ServicePrincipal("delivery.logs.amazonaws.com")],
+            resources=[bucket.arn_for_objects(f"{prefix}AWSLogs/{stack.account}/*")],
+            actions=["s3:PutObject"],
+            conditions={
+                "StringEquals": {
+                    "s3:x-amz-acl": "bucket-owner-full-control",
+                    "aws:SourceAccount": stack.account,
+                },
+                **source,
+            },
+        )
+    )
+    bucket.add_to_resource_policy(
+        iam.PolicyStatement(
+            effect=iam.Effect.ALLOW,
+            principals=[iam.ServicePrincipal("delivery.logs.amazonaws.com")],
+            resources=[bucket.bucket_arn],
+            actions=["s3:GetBucketAcl", "s3:ListBucket"],
+            conditions={"StringEquals": {"aws:SourceAccount": stack.account}, **source},
+        )
+    )
 
 
 @jsii.implements(cdk.IAspect)
@@ -164,14 +202,18 @@ class Network(Construct):
             ],
             enable_dns_hostnames=True,  # required for interface endpoints' private DNS
             enable_dns_support=True,
+            # The default security group keeps no rule (set here, not left to the feature flag
+            # @aws-cdk/aws-ec2:restrictDefaultSecurityGroup).
+            restrict_default_security_group=True,
         )
         self.isolated_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
 
         self.vpc.add_flow_log(
             "FlowLog",
-            destination=ec2.FlowLogDestination.to_s3(flow_log_bucket, "vpc-flow-logs/"),
+            destination=ec2.FlowLogDestination.to_s3(flow_log_bucket, FLOW_LOGS_PREFIX),
             traffic_type=ec2.FlowLogTrafficType.REJECT,
         )
+        allow_flow_log_delivery(flow_log_bucket, FLOW_LOGS_PREFIX)
 
         self.s3_endpoint = self.vpc.add_gateway_endpoint(
             "S3Endpoint",

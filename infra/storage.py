@@ -1,12 +1,24 @@
-"""Storage: the data bucket (inputs, chunks, detections, rejects, Glue results) and its log bucket."""
+"""Storage: the data bucket (inputs, chunks, detections, rejects, Glue results) and its log bucket.
+
+Every security-relevant property is set here, none is left to a feature flag of cdk.json:
+public access blocked, SSE-S3, TLS only, ACLs disabled (``BucketOwnerEnforced``), and server
+access logs delivered under a bucket policy for ``logging.s3.amazonaws.com`` limited to the data
+bucket and this account. (Passed as ``server_access_logs_bucket``, aws-cdk-lib would write that
+policy only with ``@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy``; without the flag it turns
+on the ``LogDeliveryWrite`` ACL instead, which contradicts ``BucketOwnerEnforced``.)
+"""
 
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import TxnPipeConfig
+
+# Where the data bucket's server access logs land in the log bucket.
+ACCESS_LOGS_PREFIX = "data-bucket/"
 
 
 class Storage(Construct):
@@ -39,8 +51,6 @@ class Storage(Construct):
             enforce_ssl=True,
             versioned=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=self.log_bucket,
-            server_access_logs_prefix="data-bucket/",
             lifecycle_rules=[
                 # Chunks and detections are rewritten on retries (same key, same bytes):
                 # keep superseded versions only briefly.
@@ -55,6 +65,28 @@ class Storage(Construct):
             ],
             removal_policy=removal,
             auto_delete_objects=auto_delete,
+        )
+        self._log_access_to(self.log_bucket, ACCESS_LOGS_PREFIX)
+
+    def _log_access_to(self, target: s3.Bucket, prefix: str) -> None:
+        """Server access logs of the data bucket into ``target`` under ``prefix``, delivered by
+        the S3 logging service under a bucket policy (what the flag above would do)."""
+        data = self.bucket.node.default_child
+        assert isinstance(data, s3.CfnBucket)
+        data.logging_configuration = s3.CfnBucket.LoggingConfigurationProperty(
+            destination_bucket_name=target.bucket_name, log_file_prefix=prefix
+        )
+        target.add_to_resource_policy(
+            iam.PolicyStatement(
+                effect=iam.Effect.ALLOW,
+                principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
+                actions=["s3:PutObject"],
+                resources=[target.arn_for_objects(f"{prefix}*")],
+                conditions={
+                    "ArnLike": {"aws:SourceArn": self.bucket.bucket_arn},
+                    "StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account},
+                },
+            )
         )
 
     def objects(self, prefix: str) -> str:

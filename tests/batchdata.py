@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.reference import reference_chunks, reference_detections_by_point
-from txnpipe.detections import Detection, detections_csv
-from txnpipe.generate import FULL_ROWS, generate
-from txnpipe.keys import chunk_key, detections_key, manifest_key
+from txnpipe.core.detections import RecordedDetection, detections_csv
+from txnpipe.core.keys import chunk_key, detections_key, manifest_key
+from txnpipe.tools.generate import FULL_ROWS, generate
 
 ROWS = 30_000
 CHUNK_ROWS = 500
@@ -98,7 +98,7 @@ def write_run_dir(
     )
     start = datetime(2026, 11, 29, 3, 35, tzinfo=UTC)
     rows = [
-        Detection(
+        RecordedDetection(
             chunk=k,
             pattern=_PATTERN_NUMBER[r[0]],
             merchant=r[3],

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from txnpipe.ports import InputChanged, ObjectVersion
+from txnpipe.core.ports import InputChanged, ObjectVersion
 
 
 @dataclass

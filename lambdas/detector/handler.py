@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from txnpipe.entry import handle_detector_event
+from txnpipe.aws.entry import handle_detector_event
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

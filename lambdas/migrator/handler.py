@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from txnpipe.deploy_migration import handle_migration_event
+from txnpipe.aws.deploy_migration import handle_migration_event
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from functools import cache
 from pathlib import Path
 
 from tests.reference import reference_detections
-from txnpipe.generate import FULL_ROWS, generate
-from txnpipe.settings import Settings
+from txnpipe.core.settings import Settings
+from txnpipe.tools.generate import FULL_ROWS, generate
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,15 @@ from typing import Any
 
 import psycopg
 
-from txnpipe.adapters import pgstore
-from txnpipe.adapters.s3store import S3Store
-from txnpipe.chunker import RangeReader, run_tick
-from txnpipe.detector import Detector
-from txnpipe.events import chunk_refs
-from txnpipe.keys import chunk_key, manifest_key, source_name
+from txnpipe import postgres
+from txnpipe.aws.s3store import S3Store
+from txnpipe.core.chunker import RangeReader, run_tick
+from txnpipe.core.detector import Detector
+from txnpipe.core.events import chunk_refs
+from txnpipe.core.keys import chunk_key, manifest_key, source_name
+from txnpipe.core.ports import Fault, no_fault
+from txnpipe.core.settings import Settings
 from txnpipe.local import services
-from txnpipe.ports import Fault, no_fault
-from txnpipe.settings import Settings
 
 
 def s3_event(bucket: str, *keys: str) -> dict[str, Any]:
@@ -61,8 +61,8 @@ class Kit:
                    input_key, importance_key)  # fmt: skip
 
     def write_all_chunks(self, fault: Fault = no_fault) -> int:
-        with pgstore.connect(self.database_url) as conn:
-            state = pgstore.PgChunkerState(conn)
+        with postgres.connect(self.database_url) as conn:
+            state = postgres.PgChunkerState(conn)
             reader = RangeReader(self.store)
             while not run_tick(self.store, state, self.settings, self.source, self.input_key,
                                fault=fault, reader=reader).done:  # fmt: skip
@@ -75,7 +75,7 @@ class Kit:
         return [chunk_key(self.source, k) for k in range(chunks)] + [manifest_key(self.source)]
 
     def detector(self, conn: psycopg.Connection, fault: Fault = no_fault) -> Detector:
-        return Detector(self.store, pgstore.PgDetectorState(conn), self.settings,
+        return Detector(self.store, postgres.PgDetectorState(conn), self.settings,
                         self.importance_key, fault=fault)  # fmt: skip
 
     def hold(self, keys: list[str]) -> None:

@@ -9,8 +9,8 @@ import pytest
 
 from tests.conftest import detection_files
 from tests.functional.datasets import dataset
-from txnpipe.inputs import InputFiles
 from txnpipe.local.chaos import FAULT_POINTS
+from txnpipe.local.inputs import InputFiles
 from txnpipe.local.runner import RunOptions, run
 
 

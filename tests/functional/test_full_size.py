@@ -8,10 +8,10 @@ import pytest
 
 from tests.conftest import detection_files
 from tests.reference import reference_detections
-from txnpipe.generate import generate
-from txnpipe.inputs import InputFiles
+from txnpipe.core.settings import Settings
+from txnpipe.local.inputs import InputFiles
 from txnpipe.local.runner import RunOptions, run
-from txnpipe.settings import Settings
+from txnpipe.tools.generate import generate
 
 
 @pytest.mark.slow

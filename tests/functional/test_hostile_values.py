@@ -12,7 +12,7 @@ import psycopg
 
 from tests.functional.pipeline_kit import Kit
 from tests.reference import reference_detections, reference_rejects, reference_weights
-from txnpipe.settings import Settings
+from txnpipe.core.settings import Settings
 
 HEADER = "step,customer,age,gender,zipcodeOri,merchant,zipMerchant,category,amount,fraud\n"
 IMPORTANCE = "Source,Target,Weight,typeTrans,fraud\n"

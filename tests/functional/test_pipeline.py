@@ -6,19 +6,18 @@ import random
 from dataclasses import replace
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from tests.conftest import detection_files
 from tests.functional.datasets import dataset
 from tests.functional.pipeline_kit import Kit, s3_event
 from tests.reference import reference_chunks, reference_rejects
-from txnpipe.adapters import pgstore
-from txnpipe.chunker import run_tick
-from txnpipe.errors import TxnpipeError
-from txnpipe.events import chunk_refs
-from txnpipe.inputs import InputFiles
+from txnpipe import postgres
+from txnpipe.core.chunker import run_tick
+from txnpipe.core.errors import TxnpipeError
+from txnpipe.core.events import chunk_refs
 from txnpipe.local import services
+from txnpipe.local.inputs import InputFiles
 from txnpipe.local.runner import RunOptions, run
 
 
@@ -70,7 +69,7 @@ def test_every_event_twice_in_shuffled_order(database_url: str, s3_endpoint: str
     keys = kit.chunk_keys(kit.write_all_chunks())
     events = keys * 2
     random.Random(3).shuffle(events)
-    with pgstore.connect(database_url) as conn:
+    with postgres.connect(database_url) as conn:
         for i in range(0, len(events), 3):  # S3 may batch several records into one event
             kit.deliver(conn, events[i : i + 3])
     assert kit.detection_files() == ds.expected()
@@ -102,13 +101,13 @@ def test_detector_killed_between_steps_and_retried(
 
     for key in keys:
         for _attempt in range(50):  # Lambda retries an asynchronous invocation
-            with pgstore.connect(database_url) as conn:  # a new container each time
+            with postgres.connect(database_url) as conn:  # a new container each time
                 try:
                     kit.deliver(conn, [key], fault)
                     break
                 except Killed:
                     continue
-    with pgstore.connect(database_url) as conn:  # a late event finishes what the last kill left
+    with postgres.connect(database_url) as conn:  # a late event finishes what the last kill left
         kit.deliver(conn, keys[-1:])
     assert kills > 3
     expected = [[row for f in ds.expected() for row in f][i : i + 3] for i in range(0, 10**6, 3)]
@@ -146,7 +145,7 @@ def test_early_chunk_waits_for_its_predecessors(
     keys = kit.chunk_keys(kit.write_all_chunks())
     first = kit.store.get(keys[0])
     kit.store.client.delete_object(Bucket=kit.store.bucket, Key=keys[0])  # not landed yet
-    with pgstore.connect(database_url) as conn:
+    with postgres.connect(database_url) as conn:
         kit.deliver(conn, [keys[2], keys[1]])
         progress = conn.execute("SELECT next_chunk FROM txnpipe.detector_state").fetchone()
         assert progress == (0,)  # nothing applied before chunk 0 lands
@@ -164,7 +163,7 @@ def test_lost_events_are_found_in_the_store(
     kit = Kit.upload(s3_endpoint, bucket, database_url, ds.settings, ds.transactions, ds.importance)
     chunks = kit.write_all_chunks()
     keys = kit.chunk_keys(chunks)
-    with pgstore.connect(database_url) as conn:
+    with postgres.connect(database_url) as conn:
         detector = kit.detector(conn)
         report = detector.handle(chunk_refs(s3_event(bucket, keys[3])))  # every other lost
         assert report.applied == [(kit.source, k) for k in range(chunks)]
@@ -182,7 +181,7 @@ def test_a_sweep_registers_a_stream_whose_every_event_was_lost(
     ds = dataset()
     kit = Kit.upload(s3_endpoint, bucket, database_url, ds.settings, ds.transactions, ds.importance)
     kit.write_all_chunks()
-    with pgstore.connect(database_url) as conn:
+    with postgres.connect(database_url) as conn:
         assert kit.detector(conn).sweep([kit.source]).ended == {kit.source}
     assert kit.detection_files() == ds.expected()
 
@@ -194,7 +193,7 @@ def test_two_chunker_ticks_at_once_never_write_a_chunk_twice(
     import threading
     from collections import Counter
 
-    from txnpipe.chunker import RangeReader, run_tick
+    from txnpipe.core.chunker import RangeReader, run_tick
 
     ds = dataset()
     kit = Kit.upload(s3_endpoint, bucket, database_url, ds.settings, ds.transactions, ds.importance)
@@ -210,58 +209,36 @@ def test_two_chunker_ticks_at_once_never_write_a_chunk_twice(
             puts[key] += 1
             kit.store.put(key, data)
 
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(2, timeout=60)
+    errors: list[BaseException] = []
 
     def writer() -> None:
-        with pgstore.connect(database_url) as conn:
-            state, reader = pgstore.PgChunkerState(conn), RangeReader(kit.store)
-            barrier.wait()
-            while not run_tick(CountingStore(), state, kit.settings, kit.source, kit.input_key,
-                               reader=reader, max_chunks=1).done:  # fmt: skip
-                pass
+        try:
+            with postgres.connect(database_url) as conn:
+                state, reader = postgres.PgChunkerState(conn), RangeReader(kit.store)
+                barrier.wait()
+                while not run_tick(CountingStore(), state, kit.settings, kit.source,
+                                   kit.input_key, reader=reader, max_chunks=1).done:  # fmt: skip
+                    pass
+        except BaseException as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+            barrier.abort()
 
     threads = [threading.Thread(target=writer) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert not [e for e in errors if not isinstance(e, threading.BrokenBarrierError)], errors
     expected = reference_chunks(ds.transactions.read_bytes(), ds.settings.chunk_rows)
     keys = kit.chunk_keys(len(expected))
     assert set(puts) == set(keys) and set(puts.values()) == {1}
     assert [kit.store.get(k) for k in keys[:-1]] == expected
 
 
-def test_a_database_made_by_txnpipe_0_1_is_upgraded_in_place(
-    database_url: str, s3_endpoint: str, bucket: str
-) -> None:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute((Path(__file__).parent / "schema_0_1.sql").read_text())
-        conn.execute(
-            "INSERT INTO txnpipe.pairs (source_id, merchant, customer, n, value_sum, weight_sum,"
-            " weighted) VALUES (9, 'M', 'C', 2, 3.0, 1.5, 2), (9, 'M', 'D', 1, 1.0, 0, 0)"
-        )
-    with pgstore.connect(database_url) as conn:  # connecting upgrades the schema
-        means = conn.execute(
-            "SELECT customer, w FROM txnpipe.pairs WHERE source_id = 9 ORDER BY customer"
-        ).fetchall()
-        indexes = conn.execute(
-            "SELECT indexname FROM pg_indexes WHERE schemaname = 'txnpipe' AND tablename = 'pairs'"
-        ).fetchall()
-    assert means == [("C", 0.75), ("D", None)]
-    assert {name for (name,) in indexes} == {"pairs_pkey", "pairs_by_top_key",
-                                             "pairs_by_mean_weight"}  # fmt: skip
-
-    ds = dataset()
-    kit = Kit.upload(s3_endpoint, bucket, database_url, ds.settings, ds.transactions, ds.importance)
-    keys = kit.chunk_keys(kit.write_all_chunks())
-    with pgstore.connect(database_url) as conn:
-        kit.deliver(conn, keys)
-    assert kit.detection_files() == ds.expected()
-
-
 def _stream_half(kit: Kit) -> int:
-    with pgstore.connect(kit.database_url) as conn:
-        state = pgstore.PgChunkerState(conn)
+    with postgres.connect(kit.database_url) as conn:
+        state = postgres.PgChunkerState(conn)
         for _ in range(5):
             run_tick(kit.store, state, kit.settings, kit.source, kit.input_key, max_chunks=1)
     return 5

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from tests.functional.pipeline_kit import Kit
 from tests.reference import reference_chunks, reference_detections
-from txnpipe.adapters import pgstore
-from txnpipe.settings import Settings
+from txnpipe import postgres
+from txnpipe.core.settings import Settings
 
 HEADER = "CustomerId,MerchantId,transaction_value,gender,transaction_type\n"
 CUSTOMERS = ["C1", "C2", "'C3'", '"C,4"', "Ω5", " C6 "]
@@ -63,7 +63,7 @@ def test_random_streams_equal_the_reference(
     kit, keys = _chunked(case, tmp_path, database_url, s3_endpoint, bucket)
     assert [kit.store.get(k) for k in keys[:-1]] == reference_chunks(data.encode(),
                                                                      chosen.chunk_rows)  # fmt: skip
-    with pgstore.connect(database_url) as conn:
+    with postgres.connect(database_url) as conn:
         kit.deliver(conn, keys[::-1])  # the events in reverse order
     assert kit.detection_files() == reference_detections(data.encode(), case[1].encode(),
                                                          chosen.as_dict())  # fmt: skip
@@ -114,7 +114,7 @@ def test_moving_upgrade_thresholds_equal_the_reference(
 ) -> None:  # fmt: skip
     data, importance, chosen = case
     kit, keys = _chunked(case, tmp_path, database_url, s3_endpoint, bucket)
-    with pgstore.connect(database_url) as conn:
+    with postgres.connect(database_url) as conn:
         kit.deliver(conn, keys)
     assert kit.detection_files() == reference_detections(data.encode(), importance.encode(),
                                                          chosen.as_dict())  # fmt: skip

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-COMMAND = [sys.executable, "-m", "txnpipe.cli"]
+COMMAND = [sys.executable, "-m", "txnpipe"]
 
 
 def start(*args: str | Path) -> subprocess.Popen[str]:

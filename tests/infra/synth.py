@@ -12,6 +12,10 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # the CDK app's packages (infra/) live at the repository root
     sys.path.insert(0, str(REPO))
 
+from infra.node import use_project_node
+
+use_project_node()  # jsii on the project's Node, whatever PATH holds (infra/node.py)
+
 import aws_cdk as cdk
 from aws_cdk import assertions
 
@@ -20,6 +24,11 @@ from infra import TxnPipeStack, build
 
 def cdk_json_context() -> dict[str, Any]:
     return json.loads((REPO / "cdk.json").read_text(encoding="utf-8"))["context"]
+
+
+def is_feature_flag(key: str) -> bool:
+    """A key of cdk.json's context that is an aws-cdk-lib feature flag (not txnpipe's own)."""
+    return key.startswith("@aws-cdk")
 
 
 @dataclass
@@ -54,13 +63,16 @@ class Synth:
         ]
 
 
-def synthesize(outdir: Path, *, bundle: bool = False, nag: bool = False, **context: Any) -> Synth:
+def synthesize(
+    outdir: Path, *, bundle: bool = False, nag: bool = False, flags: bool = True, **context: Any
+) -> Synth:
     """Synthesize the app into ``outdir``; ``context`` keys are given without the ``txnpipe:`` prefix.
 
     ``bundle=False`` sets ``aws:cdk:bundling-stacks`` to ``[]``: Lambda code is staged as is and
-    nothing is downloaded. A validation failure (cdk-nag) is kept in ``error``, not raised.
+    nothing is downloaded. ``flags=False`` leaves out cdk.json's feature flags (aws-cdk-lib's
+    defaults apply). A validation failure (cdk-nag) is kept in ``error``, not raised.
     """
-    ctx = cdk_json_context()
+    ctx = {k: v for k, v in cdk_json_context().items() if flags or not is_feature_flag(k)}
     ctx.update(
         {
             "aws:cdk:enable-path-metadata": True,

@@ -32,7 +32,6 @@ def clean_env(**extra: str) -> dict[str, str]:
             "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
             "AWS_EC2_METADATA_DISABLED": "true",
             "CDK_DOCKER": "/nonexistent/docker",  # any attempt to use Docker would fail loudly
-            "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
         }
     )
     env.update(extra)

@@ -30,7 +30,8 @@ def zipped_size(root: Path, target: Path) -> int:
 
 
 def test_pip_command_targets_the_lambda_platform(tmp_path: Path) -> None:
-    command = bundling.pip_command(tmp_path, ["psycopg[binary]==3.3.9"], python="python3")
+    lock = tmp_path / "requirements.txt"
+    command = bundling.pip_command(tmp_path, lock, python="python3")
     assert command[:6] == ["python3", "-m", "pip", "install", "--target", str(tmp_path)]
     joined = " ".join(command)
     for part in (
@@ -39,14 +40,51 @@ def test_pip_command_targets_the_lambda_platform(tmp_path: Path) -> None:
         "--only-binary=:all:",
         "--python-version 3.12",
         "--implementation cp",
+        # exactly the lock: nothing resolved on the host, every file checked against its hash
+        "--no-deps",
+        "--require-hashes",
     ):
         assert part in joined
-    assert command[-1] == "psycopg[binary]==3.3.9"
-    assert bundling.read_requirements() == (
-        "psycopg[binary]==3.3.9",
-        "aws-lambda-powertools==3.37.0",
+    assert command[-2:] == ["-r", str(lock)]
+
+
+def pins(requirements: tuple[str, ...]) -> dict[str, str]:
+    """``{name: version}`` of lock lines ``name[extras]==version --hash=...``, checking each
+    line is one exact pin with at least one sha256 hash."""
+    result = {}
+    for line in requirements:
+        spec, *options = line.split()
+        name, _, version = spec.partition("==")
+        assert version and not any(c in version for c in "<>!~,;"), line
+        assert options and all(o.startswith("--hash=sha256:") for o in options), line
+        result[name.split("[")[0]] = version
+    return result
+
+
+def test_the_bundles_install_locked_versions() -> None:
+    """The Lambda locks pin every package, with hashes (test_setup.py checks the versions are
+    uv.lock's)."""
+    shared = {"aws-lambda-powertools", "jmespath", "psycopg", "psycopg-binary", "typing-extensions"}
+    assert set(pins(bundling.read_requirements())) == shared
+    assert pins(bundling.detector_requirements("inline")) == pins(bundling.read_requirements())
+    assert pins(bundling.detector_requirements("spark")) == {
+        **pins(bundling.read_requirements()),
+        "pyarrow": pins(bundling.detector_requirements("spark"))["pyarrow"],
+    }
+    psycopg = [r for r in bundling.read_requirements() if r.startswith("psycopg[")]
+    assert [r.split("==")[0] for r in psycopg] == ["psycopg[binary]"]  # the extra is kept
+
+
+def test_read_requirements_joins_continued_lines(tmp_path: Path) -> None:
+    lock = tmp_path / "lock.txt"
+    lock.write_text(
+        "# header\nb==2.0 \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb\n"
+        "    # via a\nc[x]==1 \\\n    --hash=sha256:cc\n"
     )
-    assert bundling.read_requirements(bundling.SPARK_REQUIREMENTS_FILE) == ("pyarrow==26.0.1",)
+    assert bundling.read_requirements(lock) == (
+        "b==2.0 --hash=sha256:aa --hash=sha256:bb",
+        "c[x]==1 --hash=sha256:cc",
+    )
 
 
 def test_fingerprint_follows_the_core_and_the_handler(tmp_path: Path) -> None:
@@ -60,7 +98,11 @@ def test_fingerprint_follows_the_core_and_the_handler(tmp_path: Path) -> None:
     (core / "__pycache__").mkdir()
     (core / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"junk")
     assert bundler.fingerprint() == first  # caches do not count
-    (core / "rules.py").write_text("y = 2\n")
+    (core / "tools").mkdir()
+    (core / "tools" / "report.py").write_text("z = 3\n")
+    assert bundler.fingerprint() == first  # a subpackage no function imports is not shipped
+    (core / "core").mkdir()
+    (core / "core" / "rules.py").write_text("y = 2\n")
     assert bundler.fingerprint() != first
     second = bundler.fingerprint()
     handler.write_text("def handler(e, c): return 1\n")
@@ -68,8 +110,13 @@ def test_fingerprint_follows_the_core_and_the_handler(tmp_path: Path) -> None:
 
 
 def test_migrator_bundles_psycopg_only_at_the_shared_pin() -> None:
-    (psycopg,) = bundling.migrator_requirements()
-    assert psycopg in bundling.read_requirements() and psycopg.startswith("psycopg[binary]==")
+    migrator = bundling.migrator_requirements()
+    assert pins(migrator) == {
+        name: version
+        for name, version in pins(bundling.read_requirements()).items()
+        if name in ("psycopg", "psycopg-binary", "typing-extensions")  # psycopg and its deps
+    }
+    assert set(migrator) <= set(bundling.read_requirements())  # same lines, same hashes
 
 
 # -- CA bundles ---------------------------------------------------------------------------
@@ -224,7 +271,9 @@ def test_local_bundling_through_cdk(tmp_path: Path, capsys: pytest.CaptureFixtur
             REPO / "lambdas" / folder / "handler.py"
         ).read_bytes()
         assert (bundle / "txnpipe" / "__init__.py").is_file()
-        assert (bundle / "txnpipe" / "entry.py").is_file()
+        assert (bundle / "txnpipe" / "aws" / "entry.py").is_file()
+        shipped = {p.name for p in (bundle / "txnpipe").iterdir()}
+        assert shipped == {"__init__.py", "core", "postgres", "aws"}  # no tools, local, batch
         assert not list(bundle.rglob("__pycache__"))
         assert (bundle / "psycopg" / "__init__.py").is_file()
         # the compiled extension is for the Lambda runtime's ABI, not the host's
@@ -251,8 +300,8 @@ def test_local_bundling_through_cdk(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert (migrator / "handler.py").read_bytes() == (
         REPO / "lambdas" / "migrator" / "handler.py"
     ).read_bytes()
-    assert (migrator / "txnpipe" / "deploy_migration.py").is_file()
-    assert (migrator / "txnpipe" / "adapters" / "roles.sql").is_file()
+    assert (migrator / "txnpipe" / "aws" / "deploy_migration.py").is_file()
+    assert (migrator / "txnpipe" / "postgres" / "roles.sql").is_file()
     assert (migrator / "psycopg" / "__init__.py").is_file()
     assert not (migrator / "aws_lambda_powertools").exists()
     assert [p.name for p in (migrator / "certs").iterdir()] == ["rds-global-bundle.pem"]
@@ -279,7 +328,7 @@ def test_spark_detector_bundle_carries_pyarrow(
         bundles[function] = result.outdir / metadata["aws:asset:path"]
     detector, chunker = bundles["DetectorFunction"], bundles["ChunkerFunction"]
     assert not (chunker / "pyarrow").exists()
-    # what txnpipe/adapters/glue.py imports, built for the Lambda runtime's ABI
+    # what txnpipe/aws/glue.py imports, built for the Lambda runtime's ABI
     assert (detector / "pyarrow" / "parquet" / "__init__.py").is_file()
     for extension in ("lib", "_parquet"):
         assert (detector / "pyarrow" / f"{extension}.cpython-312-x86_64-linux-gnu.so").is_file()
@@ -287,7 +336,7 @@ def test_spark_detector_bundle_carries_pyarrow(
     # the rest of the bundle as in the inline engine
     assert (detector / "psycopg" / "__init__.py").is_file()
     assert (detector / "aws_lambda_powertools" / "logging" / "logger.py").is_file()
-    assert (detector / "txnpipe" / "adapters" / "glue.py").is_file()
+    assert (detector / "txnpipe" / "aws" / "glue.py").is_file()
     assert not list(detector.rglob("__pycache__"))
     assert not (detector / "boto3").exists()
     pyarrow = tree_size(detector / "pyarrow")

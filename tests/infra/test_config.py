@@ -37,14 +37,14 @@ def test_defaults() -> None:
 
 
 def test_settings_names_match_the_core() -> None:
-    settings = pytest.importorskip("txnpipe.settings")
+    settings = pytest.importorskip("txnpipe.core.settings")
     assert sorted(SETTING_NAMES) == sorted(settings.Settings.names())
 
 
 def test_cdk_json_uses_only_known_keys() -> None:
     keys = [k.removeprefix("txnpipe:") for k in cdk_json_context() if k.startswith("txnpipe:")]
     assert set(keys) <= set(DEFAULTS)
-    assert json.loads((REPO / "cdk.json").read_text())["app"] == "python3 app.py"
+    assert json.loads((REPO / "cdk.json").read_text())["app"] == ".venv/bin/python app.py"
 
 
 def test_settings_from_json_text_and_objects() -> None:
@@ -132,9 +132,9 @@ def test_cdk_json_keys_lie_under_their_sub_prefixes() -> None:
 
 
 def test_db_user_names_match_the_core() -> None:
-    pgstore = pytest.importorskip("txnpipe.adapters.pgstore")
-    assert CHUNKER_DB_USER == pgstore.CHUNKER_ROLE == "txnpipe_chunker"
-    assert DETECTOR_DB_USER == pgstore.DETECTOR_ROLE == "txnpipe_detector"
+    postgres = pytest.importorskip("txnpipe.postgres")
+    assert CHUNKER_DB_USER == postgres.CHUNKER_ROLE == "txnpipe_chunker"
+    assert DETECTOR_DB_USER == postgres.DETECTOR_ROLE == "txnpipe_detector"
 
 
 def test_cli_strings_are_coerced() -> None:

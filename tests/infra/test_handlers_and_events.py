@@ -26,8 +26,8 @@ def spark_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 
 
 def load_handler(folder: str, monkeypatch: pytest.MonkeyPatch, calls: list) -> types.ModuleType:
-    """Import lambdas/<folder>/handler.py against a stand-in ``txnpipe.entry``."""
-    fake_entry = types.ModuleType("txnpipe.entry")
+    """Import lambdas/<folder>/handler.py against a stand-in ``txnpipe.aws.entry``."""
+    fake_entry = types.ModuleType("txnpipe.aws.entry")
 
     def recorder(name: str):
         def handle(event: Any, context: Any) -> dict[str, Any]:
@@ -38,15 +38,15 @@ def load_handler(folder: str, monkeypatch: pytest.MonkeyPatch, calls: list) -> t
 
     fake_entry.handle_chunker_event = recorder("chunker")  # type: ignore[attr-defined]
     fake_entry.handle_detector_event = recorder("detector")  # type: ignore[attr-defined]
-    fake_migration = types.ModuleType("txnpipe.deploy_migration")
+    fake_migration = types.ModuleType("txnpipe.aws.deploy_migration")
     fake_migration.handle_migration_event = recorder("migrator")  # type: ignore[attr-defined]
     fake_package = types.ModuleType("txnpipe")
     fake_package.__path__ = []  # type: ignore[attr-defined]
     fake_package.entry = fake_entry  # type: ignore[attr-defined]
     fake_package.deploy_migration = fake_migration  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "txnpipe", fake_package)
-    monkeypatch.setitem(sys.modules, "txnpipe.entry", fake_entry)
-    monkeypatch.setitem(sys.modules, "txnpipe.deploy_migration", fake_migration)
+    monkeypatch.setitem(sys.modules, "txnpipe.aws.entry", fake_entry)
+    monkeypatch.setitem(sys.modules, "txnpipe.aws.deploy_migration", fake_migration)
     spec = importlib.util.spec_from_file_location(
         f"handler_{folder}", REPO / "lambdas" / folder / "handler.py"
     )
@@ -84,7 +84,7 @@ def test_migrator_handler_delegates_to_the_core(monkeypatch: pytest.MonkeyPatch)
     assert module.handler(event, context) == {"handled_by": "migrator"}
     assert calls == [("migrator", event, context)]
     text = (REPO / "lambdas" / "migrator" / "handler.py").read_text()
-    assert "from txnpipe.deploy_migration import handle_migration_event" in text
+    assert "from txnpipe.aws.deploy_migration import handle_migration_event" in text
     assert "return handle_migration_event(event, context)" in text
 
 
@@ -116,7 +116,7 @@ def test_sweep_rule_sends_the_plain_scheduled_event(default_synth: Synth) -> Non
 
 
 def test_sweep_event_is_a_sweep_in_the_core() -> None:
-    events = pytest.importorskip("txnpipe.events")
+    events = pytest.importorskip("txnpipe.core.events")
     if not hasattr(events, "is_sweep"):
         pytest.skip("the core does not recognise the sweep event yet")
     sweep = json.loads((EVENTS / "detector_sweep.json").read_text())
@@ -143,7 +143,7 @@ def test_s3_put_event_is_a_chunk_under_the_notified_prefix(default_synth: Synth)
 
 
 def test_s3_put_event_parses_in_the_core() -> None:
-    events = pytest.importorskip("txnpipe.events")
+    events = pytest.importorskip("txnpipe.core.events")
     event = json.loads((EVENTS / "detector_s3_put.json").read_text())
     (ref,) = events.chunk_refs(event)
     assert (ref.source, ref.chunk) == ("bs140513_032310", 0)

@@ -384,7 +384,7 @@ def test_migration_runs_as_a_custom_resource_with_the_schema_hash(default_synth:
     props = resource["Properties"]
     framework = stack.migration.provider.node.find_child("framework-onEvent")
     assert props["ServiceToken"] == get_att(logical_id(default_synth, framework), "Arn")
-    assert props["SchemaHash"] == schema_hash() == schema_hash(bundling.CORE_DIR / "adapters")
+    assert props["SchemaHash"] == schema_hash() == schema_hash(bundling.CORE_DIR / "postgres")
     assert props["MasterSecretArn"] == secret_ref(default_synth, stack.database.master_secret)
     assert props["RoleSecretArns"] == {
         user: secret_ref(default_synth, secret)
@@ -429,7 +429,7 @@ def test_schema_hash_follows_the_sql_files(tmp_path: Path) -> None:
     (tmp_path / "roles.sql").write_text("GRANT ...;\n")
     first = schema_hash(tmp_path)
     (tmp_path / "notes.txt").write_text("not sql")
-    (tmp_path / "pgstore.py").write_text("x = 1")
+    (tmp_path / "postgres.py").write_text("x = 1")
     assert schema_hash(tmp_path) == first
     (tmp_path / "roles.sql").write_text("GRANT .... ;\n")
     assert schema_hash(tmp_path) != first

@@ -14,9 +14,9 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-deploy_migration = pytest.importorskip("txnpipe.deploy_migration")
-pgstore = pytest.importorskip("txnpipe.adapters.pgstore")
-errors = pytest.importorskip("txnpipe.errors")
+deploy_migration = pytest.importorskip("txnpipe.aws.deploy_migration")
+postgres = pytest.importorskip("txnpipe.postgres")
+errors = pytest.importorskip("txnpipe.core.errors")
 
 MASTER_ARN = "arn:aws:secretsmanager:ap-south-1:111122223333:secret:master-AbCdEf"
 CHUNKER_ARN = "arn:aws:secretsmanager:ap-south-1:111122223333:secret:chunker-AbCdEf"
@@ -83,7 +83,7 @@ def event(request: str = "Create", **extra: Any) -> dict[str, Any]:
 def migrations(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, dict[str, str]]]:
     calls: list[tuple[Any, dict[str, str]]] = []
     monkeypatch.setattr(
-        deploy_migration.pgstore, "migrate", lambda conn, pw=None: calls.append((conn, dict(pw)))
+        deploy_migration.postgres, "migrate", lambda conn, pw=None: calls.append((conn, dict(pw)))
     )
     return calls
 
@@ -104,7 +104,7 @@ def test_migrates_with_the_master_credentials_over_verified_tls(
     )
     assert result == {
         "PhysicalResourceId": "txnpipe-database-migration",  # stable: an update never replaces
-        "Data": {"SchemaVersion": str(pgstore.SCHEMA_VERSION)},
+        "Data": {"Migration": str(postgres.LATEST)},
     }
     assert sorted(fake.read) == sorted([MASTER_ARN, CHUNKER_ARN, DETECTOR_ARN])
     (conn,) = connections
@@ -228,7 +228,7 @@ def test_migrates_a_real_database_twice(database_url: str) -> None:
         )
         assert result["PhysicalResourceId"] == "txnpipe-database-migration"
     with psycopg.connect(database_url, autocommit=True) as conn:
-        assert conn.execute("SELECT to_regclass('txnpipe.schema_version')").fetchone() != (None,)
+        assert conn.execute("SELECT max(number) FROM txnpipe.migrations").fetchone() == (postgres.LATEST,)
         roles = dict(
             conn.execute(
                 "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname = ANY(%s)",

@@ -61,7 +61,7 @@ def dashboard_metrics(synth: Synth) -> set[tuple[str, str, str, str]]:
 
 
 def test_names_match_the_code() -> None:
-    observability = pytest.importorskip("txnpipe.observability")
+    observability = pytest.importorskip("txnpipe.aws.observability")
     assert METRICS_NAMESPACE == observability.NAMESPACE == "txnpipe"
     assert CHUNKER_SERVICE == observability.CHUNKER_SERVICE
     assert DETECTOR_SERVICE == observability.DETECTOR_SERVICE
@@ -77,7 +77,7 @@ def test_names_match_the_code() -> None:
     ],
 )
 def test_source_dimension_is_the_core_source_name(key: str) -> None:
-    keys = pytest.importorskip("txnpipe.keys")
+    keys = pytest.importorskip("txnpipe.core.keys")
     assert TxnPipeConfig.from_mapping({"transactionsKey": key}).source == keys.source_name(key)
 
 
@@ -117,7 +117,7 @@ def test_dashboard_shows_every_metric_the_code_emits(default_synth: Synth) -> No
     assert dashboard["Properties"]["DashboardName"] == "TxnPipe"
     shown = dashboard_metrics(default_synth)
     names = {(service, metric) for _, metric, service, _ in shown}
-    observability = pytest.importorskip("txnpipe.observability")
+    observability = pytest.importorskip("txnpipe.aws.observability")
     emitted = {
         (CHUNKER_SERVICE, m.name) for m in observability.chunker_metrics(1, 1, False, False)
     } | {

@@ -491,5 +491,5 @@ def test_handlers_are_thin(default_synth: Synth) -> None:
         ("detector", "handle_detector_event"),
     ):
         text = Path(REPO, "lambdas", folder, "handler.py").read_text()
-        assert f"from txnpipe.entry import {function}" in text
+        assert f"from txnpipe.aws.entry import {function}" in text
         assert f"return {function}(event, context)" in text

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from txnpipe.settings import Settings
+from txnpipe.core.settings import Settings
 
 README = Path(__file__).parents[2] / "README.md"
 

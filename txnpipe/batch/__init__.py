@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from txnpipe.settings import Settings
+from txnpipe.core.settings import Settings
 
 SettingsLike = Settings | Mapping[str, float | int]
 

@@ -19,13 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from txnpipe.batch.emit import DetectionRow, FileRow, detection_files
 from txnpipe.batch.frames import transactions_table
-from txnpipe.detections import HEADER
-from txnpipe.errors import TxnpipeError
-from txnpipe.keys import chunk_key, detections_key, manifest_key
-from txnpipe.settings import Settings
-from txnpipe.weights import Weights, parse_weights
+from txnpipe.core.detections import HEADER, Detection, FileRow, in_files
+from txnpipe.core.errors import TxnpipeError
+from txnpipe.core.keys import chunk_key, detections_key, manifest_key
+from txnpipe.core.settings import Settings
+from txnpipe.core.weights import Weights, parse_weights
 
 ENGINES = ("duckdb", "spark")
 _DETECTIONS_FILE = re.compile(r"detections_(\d{6,})\.csv")
@@ -152,7 +151,7 @@ def _beyond(rows: list[FileRow], other: list[FileRow]) -> list[FileRow]:
 
 def recompute(
     chunks: Chunks, weights: Weights, settings: Settings, engine: str
-) -> list[DetectionRow]:
+) -> list[Detection]:
     """Every detection at its first point, by the chosen engine."""
     if engine == "duckdb":
         from txnpipe.batch import duckdb_engine
@@ -185,7 +184,7 @@ def backfill(
         raise TxnpipeError(f"cannot read --importance {importance}: {exc.strerror}") from None
     name = find_source(run_dir, source)
     chunks, records = read_chunks(run_dir, name, settings.chunk_rows)
-    expected = detection_files(
+    expected = in_files(
         recompute(chunks, weights, settings, engine), settings.detection_batch_rows
     )
     actual = read_detection_files(run_dir, name)

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 
 import pyarrow as pa
 
-from txnpipe.chunkparse import parse_chunk
-from txnpipe.weights import Weights
+from txnpipe.core.chunkparse import parse_chunk
+from txnpipe.core.weights import Weights
 
 TransactionRow = tuple[int, int, str, str, float, str, float | None]
 """(chunk, record, customer, merchant, value, gender, weight): one accepted record."""

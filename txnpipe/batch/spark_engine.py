@@ -17,6 +17,8 @@ import os
 import re
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import reduce
 
 from pyspark import RDD
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -24,11 +26,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from txnpipe.batch import SettingsLike, as_settings
-from txnpipe.batch.emit import DetectionRow, ordered, upgrade_rows
 from txnpipe.batch.frames import chunk_transactions
-from txnpipe.errors import TxnpipeError
-from txnpipe.rules import EPS
-from txnpipe.weights import Weights
+from txnpipe.core.detections import Detection, first_detections, ordered
+from txnpipe.core.errors import TxnpipeError
+from txnpipe.core.rules import CATALOGUE, EPS, Catalogue, PercentileRule, ThresholdRule
+from txnpipe.core.rules.expressions import Operator, Quantity, Setting, render
+from txnpipe.core.settings import Settings
+from txnpipe.core.weights import Weights
 
 SCHEMA = T.StructType(
     [
@@ -136,22 +140,22 @@ def _pair_states(transactions: DataFrame) -> DataFrame:
     )
     by_pair = Window.partitionBy("merchant", "customer").orderBy("chunk")
     running = by_pair.rowsBetween(*_ALL_BEFORE)
-    return delta.select(
+    return delta.select(  # core.rules.aggregates.PairState, at each chunk touching the pair
         "merchant", "customer", "chunk", "dn",
         F.sum("dn").over(running).alias("n"),
-        F.sum("dwc").over(running).alias("wc"),
-        F.sum("dws").over(running).alias("ws"),
-        F.sum("dvs").over(running).alias("vs"),
+        F.sum("dwc").over(running).alias("weighted_txns"),
+        F.sum("dws").over(running).alias("weight_sum"),
+        F.sum("dvs").over(running).alias("value_sum"),
         F.lead("chunk").over(by_pair).alias("next_chunk"),
     )  # fmt: skip
 
 
-def _points(states: DataFrame, upgrade_min: int, first: int) -> DataFrame:
+def _points(states: DataFrame, min_merchant_txns: int, first: int) -> DataFrame:
     """(merchant, k): chunk k touched m, k >= first, and N(m) at k exceeds the minimum."""
     per_chunk = states.groupBy("merchant", "chunk").agg(F.sum("dn").alias("dn"))
     running = Window.partitionBy("merchant").orderBy("chunk").rowsBetween(*_ALL_BEFORE)
     total = per_chunk.select("merchant", "chunk", F.sum("dn").over(running).alias("total"))
-    return total.where((F.col("total") > upgrade_min) & (F.col("chunk") >= first)).select(
+    return total.where((F.col("total") > min_merchant_txns) & (F.col("chunk") >= first)).select(
         "merchant", F.col("chunk").alias("k")
     )
 
@@ -160,9 +164,10 @@ def _percentile(column: str, p: float) -> Column:
     return F.expr(f"percentile({column}, CAST({float(p)!r} AS DOUBLE))")
 
 
-def _upgrade(states: DataFrame, settings: SettingsLike, first: int, last: int) -> DataFrame:
-    s = as_settings(settings)
-    points = _points(states, s.upgrade_min_merchant_txns, first)
+def _upgrade(states: DataFrame, rule: PercentileRule, settings: SettingsLike, first: int,
+             last: int) -> DataFrame:  # fmt: skip
+    minimum, count_p, weight_p = rule.values(as_settings(settings))
+    points = _points(states, minimum, first)
     start = points.groupBy("merchant").agg(F.min("k").alias("kmin"))
     lo = F.greatest(F.col("chunk"), F.col("kmin"))
     hi = F.coalesce(F.col("next_chunk") - 1, F.lit(last))
@@ -171,7 +176,8 @@ def _upgrade(states: DataFrame, settings: SettingsLike, first: int, last: int) -
         .select(
             "merchant", "customer", lo.alias("lo"), F.least(hi, F.lit(last)).alias("hi"),
             F.col("n").cast("double").alias("n"),
-            F.when(F.col("wc") > 0, F.col("ws") / F.col("wc")).alias("w"),
+            F.when(F.col("weighted_txns") > 0,
+                   F.col("weight_sum") / F.col("weighted_txns")).alias("w"),
         )
         .where(F.col("lo") <= F.col("hi"))  # sequence(lo, hi) would count down otherwise
     )  # fmt: skip
@@ -179,8 +185,8 @@ def _upgrade(states: DataFrame, settings: SettingsLike, first: int, last: int) -
         "merchant", "customer", F.explode(F.sequence("lo", "hi")).alias("k"), "n", "w"
     ).join(points, ["merchant", "k"])
     thresholds = at_point.groupBy("merchant", "k").agg(
-        _percentile("n", s.upgrade_count_percentile).alias("tn"),
-        _percentile("w", s.upgrade_weight_percentile).alias("tw"),
+        _percentile("n", count_p).alias("tn"),
+        _percentile("w", weight_p).alias("tw"),
     )
     return (
         at_point.join(thresholds, ["merchant", "k"])
@@ -195,7 +201,8 @@ def _upgrade(states: DataFrame, settings: SettingsLike, first: int, last: int) -
 
 
 def upgrade_candidates(
-    spark: SparkSession, transactions_df: DataFrame, settings: SettingsLike, first: int, last: int
+    spark: SparkSession, transactions_df: DataFrame, settings: SettingsLike, first: int, last: int,
+    catalogue: Catalogue = CATALOGUE,
 ) -> DataFrame:
     """DataFrame[chunk, merchant, customer]: PatId1 holds at point chunk, first <= chunk <= last.
 
@@ -206,25 +213,61 @@ def upgrade_candidates(
     if first < 0 or last < first:
         raise ValueError(f"bad chunk range {first}..{last}")
     states = _pair_states(transactions_df.where(F.col("chunk") <= last))
-    return _upgrade(states, settings, first, last)
+    rule = catalogue.percentile_rule
+    if rule is None:
+        raise ValueError("the catalogue has no percentile rule to compute")
+    return _upgrade(states, rule, settings, first, last)
 
 
-def _child(states: DataFrame, min_txns: int, max_avg: float) -> DataFrame:
-    holds = (F.col("n") >= min_txns) & (F.col("vs") / F.col("n") < max_avg - EPS)
-    return (
-        states.where(holds)
-        .groupBy("merchant", "customer")
-        .agg(F.min("chunk").alias("chunk"))
-        .select("chunk", F.lit(2).alias("pattern"), "merchant", "customer")
-    )
+@dataclass(frozen=True)
+class _SparkDialect:
+    """Conditions as Column expressions over state columns named as in ``aggregates``."""
+
+    columns: dict[str, Column]
+    settings: Settings
+
+    def quantity(self, quantity: Quantity) -> Column:
+        return self.columns[quantity.name]
+
+    def setting(self, setting: Setting) -> Column:
+        return F.lit(setting.value(self.settings))
+
+    def number(self, value: int | float) -> Column:
+        return F.lit(value)
+
+    def product(self, left: Column, right: Column) -> Column:
+        return left * right
+
+    def shifted(self, term: Column, by: float) -> Column:
+        return term + F.lit(by)
+
+    def compare(self, left: Column, op: Operator, right: Column) -> Column:
+        return {"<": left < right, "<=": left <= right, ">=": left >= right,
+                ">": left > right}[op]  # fmt: skip
+
+    def conjunction(self, terms: list[Column]) -> Column:
+        return reduce(lambda a, b: a & b, terms)
 
 
-def _dei(transactions: DataFrame, min_females: int, max_ratio: float) -> DataFrame:
+def _pair_columns() -> dict[str, Column]:
+    """``aggregates.PAIR_SQL`` as Columns (built when a session is active)."""
+    return {"n": F.col("n"), "mean_value": F.col("value_sum") / F.col("n"),
+            "mean_weight": F.when(F.col("weighted_txns") > 0,
+                                  F.col("weight_sum") / F.col("weighted_txns"))}  # fmt: skip
+
+
+def _merchant_columns() -> dict[str, Column]:
+    return {"merchant_txns": F.col("n"), "females": F.col("females"), "males": F.col("males")}
+
+
+def _merchant_states(transactions: DataFrame, states: DataFrame) -> DataFrame:
+    """Each merchant's N(m), F(m), M(m) at every chunk touching it (a customer's gender is
+    that of its first accepted record, counted from its first visit)."""
     gender = transactions.groupBy("customer").agg(
         F.expr("min_by(gender, record)").alias("gender")
     )
     since = transactions.groupBy("merchant", "customer").agg(F.min("chunk").alias("chunk"))
-    arrivals = (
+    newcomers = (
         since.join(gender, "customer")
         .groupBy("merchant", "chunk")
         .agg(
@@ -232,25 +275,35 @@ def _dei(transactions: DataFrame, min_females: int, max_ratio: float) -> DataFra
             F.sum(F.when(F.col("gender") == "M", 1).otherwise(0)).alias("dm"),
         )
     )
-    running = Window.partitionBy("merchant").orderBy("chunk").rowsBetween(*_ALL_BEFORE)
-    counts = arrivals.select(
-        "merchant", "chunk",
-        F.sum("df").over(running).alias("f"), F.sum("dm").over(running).alias("m"),
+    deltas = (
+        states.groupBy("merchant", "chunk").agg(F.sum("dn").alias("dn"))
+        .join(newcomers, ["merchant", "chunk"], "left")
+        .fillna(0, ["df", "dm"])
     )  # fmt: skip
-    holds = (F.col("f") >= min_females) & (
-        F.col("f").cast("double") < F.col("m") * float(max_ratio) - EPS
-    )
+    running = Window.partitionBy("merchant").orderBy("chunk").rowsBetween(*_ALL_BEFORE)
+    return deltas.select(
+        "merchant", "chunk", F.sum("dn").over(running).alias("n"),
+        F.sum("df").over(running).alias("females"), F.sum("dm").over(running).alias("males"),
+    )  # fmt: skip
+
+
+def _first_points(rows: DataFrame, rule: ThresholdRule, columns: dict[str, Column],
+                  settings: Settings, keys: list[str]) -> DataFrame:  # fmt: skip
+    holds = render(rule.condition, _SparkDialect(columns, settings))
+    customer = F.col("customer") if "customer" in keys else F.lit("")
     return (
-        counts.where(holds)
-        .groupBy("merchant")
+        rows.where(holds)
+        .groupBy(*keys)
         .agg(F.min("chunk").alias("chunk"))
-        .select("chunk", F.lit(3).alias("pattern"), "merchant", F.lit("").alias("customer"))
-    )
+        .select("chunk", F.lit(rule.pattern).alias("pattern"), "merchant",
+                customer.alias("customer"))
+    )  # fmt: skip
 
 
 def detections(
-    spark: SparkSession, transactions_df: DataFrame, settings: SettingsLike
-) -> list[DetectionRow]:
+    spark: SparkSession, transactions_df: DataFrame, settings: SettingsLike,
+    catalogue: Catalogue = CATALOGUE,
+) -> list[Detection]:
     """Every detection of a finished stream at its first point, in SPEC 4.3 order."""
     s = as_settings(settings)
     # Parsing runs in Python workers: keep the parsed rows for the three patterns' passes.
@@ -261,15 +314,20 @@ def detections(
         last = transactions.agg(F.max("chunk")).first()[0]
         if last is None:
             return []
-        upgrade = _upgrade(states, s, 0, int(last)).collect()
-        child = _child(states, s.child_min_txns, s.child_max_avg_value)
-        dei = _dei(transactions, s.dei_min_female_customers, s.dei_max_female_male_ratio)
-        others = child.unionByName(dei).collect()
+        rule = catalogue.percentile_rule
+        upgrade = [] if rule is None else _upgrade(states, rule, s, 0, int(last)).collect()
+        merchants = _merchant_states(transactions, states)
+        found = [_first_points(states, r, _pair_columns(), s, ["merchant", "customer"])
+                 for r in catalogue.pair_rules]
+        found += [_first_points(merchants, r, _merchant_columns(), s, ["merchant"])
+                  for r in catalogue.merchant_rules]  # fmt: skip
+        others = reduce(DataFrame.unionByName, found).collect() if found else []
     finally:
         states.unpersist()
         if not was_cached:
             transactions.unpersist()
-    rows = upgrade_rows((r.chunk, r.merchant, r.customer) for r in upgrade)
-    rows += [DetectionRow(r.chunk, r.pattern, r.merchant, r.customer) for r in others]
+    rows = first_detections(((r.chunk, r.merchant, r.customer) for r in upgrade),
+                            rule.pattern if rule is not None else 1)  # fmt: skip
+    rows += [Detection(r.chunk, r.pattern, r.merchant, r.customer) for r in others]
     return ordered(rows)
 

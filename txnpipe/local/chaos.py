@@ -12,7 +12,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-from txnpipe.keys import ChunkRef
+from txnpipe.core.keys import ChunkRef
 
 FAULT_POINTS = (
     "chunker.after_put",  # chunk written, pointer not yet committed

@@ -8,10 +8,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from txnpipe.core.rules import CATALOGUE
 from txnpipe.local.runner import Progress as ProgressFn
 from txnpipe.local.runner import RunSummary
 
-PATTERNS = ("PatId1", "PatId2", "PatId3")
+PATTERNS = [CATALOGUE.label(p)[0] for p in CATALOGUE.patterns]
 
 
 @contextmanager

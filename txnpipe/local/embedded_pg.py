@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from txnpipe.errors import TxnpipeError
+from txnpipe.core.errors import TxnpipeError
 
 _OWNER_FILE = "txnpipe-owner.pid"
 _START_TIMEOUT = 60.0

@@ -11,10 +11,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from txnpipe.keys import chunk_key
-from txnpipe.ports import Candidate, ObjectStore, UpgradeRun
-from txnpipe.settings import Settings
-from txnpipe.weights import Weights, parse_weights
+from txnpipe.core.keys import chunk_key
+from txnpipe.core.ports import Candidate, ObjectStore, UpgradeRun
+from txnpipe.core.settings import Settings
+from txnpipe.core.weights import Weights, parse_weights
 
 ENGINES = ("inline", "duckdb", "spark")
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from txnpipe.errors import TxnpipeError
+from txnpipe.core.errors import TxnpipeError
 
 _ID_PREFIX = "txnpipe-run-"
 _ATTEMPTS = 20

@@ -7,8 +7,8 @@ import re
 import tempfile
 from pathlib import Path
 
-from txnpipe.errors import TxnpipeError
-from txnpipe.inputs import InputFiles
+from txnpipe.core.errors import TxnpipeError
+from txnpipe.local.inputs import InputFiles
 
 OUTPUT_PREFIXES = ("chunks/", "detections/", "rejects/")
 DB_WAIT_SECONDS = 60.0  # SPEC 5: how long a lost database may take to come back

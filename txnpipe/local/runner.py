@@ -11,7 +11,6 @@ and its last file is written.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import queue
@@ -29,20 +28,23 @@ from typing import Any, TypeVar
 import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
 
-from txnpipe.adapters import pglease, pgstore
-from txnpipe.adapters.s3store import S3Store
-from txnpipe.chunker import STREAM_READ_AHEAD, RangeReader, TickReport, run_tick
-from txnpipe.detector import Detector, DetectorReport
-from txnpipe.errors import RunFailed, TxnpipeError, one_line
-from txnpipe.events import chunk_refs
-from txnpipe.inputs import InputFiles, StreamInput
-from txnpipe.keys import ChunkRef
+from txnpipe import postgres
+from txnpipe.aws.s3store import S3Store
+from txnpipe.core.chunker import STREAM_READ_AHEAD, RangeReader, TickReport, run_tick
+from txnpipe.core.detector import Detector, DetectorReport
+from txnpipe.core.errors import RunFailed, TxnpipeError, one_line
+from txnpipe.core.events import chunk_refs
+from txnpipe.core.keys import ChunkRef
+from txnpipe.core.ports import no_fault
+from txnpipe.core.settings import Settings
 from txnpipe.local import notifications, preflight, services
-from txnpipe.local.chaos import Chaos, ChaosReport, InjectedCrash
+from txnpipe.local.bucket import CopyingStore, download, prepare_bucket
+from txnpipe.local.chaos import Chaos, InjectedCrash
 from txnpipe.local.engines import LocalUpgradeEngine
-from txnpipe.local.preflight import DB_WAIT_SECONDS, OUTPUT_PREFIXES
-from txnpipe.ports import no_fault
-from txnpipe.settings import Settings
+from txnpipe.local.inputs import InputFiles, StreamInput
+from txnpipe.local.preflight import DB_WAIT_SECONDS
+from txnpipe.local.run_log import RunSummary, stream_record, write_run_log
+from txnpipe.postgres import lease as pglease
 
 _POLL_PAUSE = 0.2  # seconds
 SWEEP_IDLE = 1.0  # seconds without an event before the detector sweeps
@@ -62,53 +64,6 @@ class RunOptions:
     upgrade_engine: str = "inline"
     pg_data: Path | None = None  # keep the embedded server's data here
     db_wait_seconds: float = DB_WAIT_SECONDS
-
-
-@dataclass
-class StreamSummary:
-    source: str
-    chunks: int = 0
-    records: int = 0
-    rejects: int = 0
-    detections: dict[str, int] = field(default_factory=dict)
-    files: int = 0
-    importance_rows: int = 0
-    importance_skipped: int = 0
-
-
-@dataclass
-class RunSummary:
-    streams: list[StreamSummary]
-    seconds: float = 0.0
-    out: Path = Path(".")
-    chaos: ChaosReport | None = None
-
-    def _total(self, name: str) -> int:
-        return sum(getattr(s, name) for s in self.streams)
-
-    @property
-    def chunks(self) -> int:
-        return self._total("chunks")
-
-    @property
-    def records(self) -> int:
-        return self._total("records")
-
-    @property
-    def rejects(self) -> int:
-        return self._total("rejects")
-
-    @property
-    def files(self) -> int:
-        return self._total("files")
-
-    @property
-    def detections(self) -> dict[str, int]:
-        totals: dict[str, int] = {}
-        for s in self.streams:
-            for pattern, n in s.detections.items():
-                totals[pattern] = totals.get(pattern, 0) + n
-        return totals
 
 
 Progress = Callable[[str, int, int | None], None]  # source, chunks applied, chunks expected
@@ -146,7 +101,7 @@ class _Container:
 
     def connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = pgstore.connect(self.url)
+            self._conn = postgres.connect(self.url)
         return self._conn
 
     def close(self) -> None:
@@ -269,7 +224,7 @@ class _Run:
 
     def _tick(self, stream: _Stream) -> TickReport:
         self.lease.check()
-        state = pgstore.PgChunkerState(self.chunker_db.connection())
+        state = postgres.PgChunkerState(self.chunker_db.connection())
         return run_tick(self.store, state, self.settings, stream.source, stream.input_key,
                         fault=self.fault, max_chunks=1, reader=stream.reader)  # fmt: skip
 
@@ -357,7 +312,7 @@ class _Run:
             self.retrying(lambda s=source: detector.prepare(s))  # type: ignore[misc]
 
     def _detector(self) -> Detector:
-        state = pgstore.PgDetectorState(self.detector_db.connection(),
+        state = postgres.PgDetectorState(self.detector_db.connection(),
                                         staging=self.staging_db.connection)  # fmt: skip
         return Detector(self.store, state, self.settings, self.importance_key,
                         fault=self.fault, upgrade_engine=self.engine)  # fmt: skip
@@ -398,17 +353,17 @@ def _run(opts: RunOptions, settings: Settings, stack: ExitStack, db_url: str, en
     sources = opts.inputs.sources
     s3 = services.client("s3", endpoint)
     sqs = services.client("sqs", endpoint)
-    store = _CopyingStore(s3, opts.bucket, opts.out)
-    _prepare_bucket(s3, opts.bucket, sources)
+    store = CopyingStore(s3, opts.bucket, opts.out)
+    prepare_bucket(s3, opts.bucket, sources)
     run_id = uuid.uuid4().hex[:12]
     queue_url = sqs.create_queue(QueueName=f"txnpipe-chunks-{run_id}")["QueueUrl"]
     stack.callback(sqs.delete_queue, QueueUrl=queue_url)
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
     notifications.subscribe(s3, opts.bucket, arn["Attributes"]["QueueArn"], run_id, sources)
     stack.callback(notifications.unsubscribe, s3, opts.bucket, run_id)
-    with pgstore.connect(db_url) as conn:
+    with postgres.connect(db_url) as conn:
         for source in sources:
-            pgstore.reset_source(conn, source)
+            postgres.reset_source(conn, source)
     preflight.clear_outputs(opts.out, sources)
     importance_key = f"inputs/importance/{opts.inputs.importance.name}"
     s3.upload_file(str(opts.inputs.importance), opts.bucket, importance_key)
@@ -427,127 +382,11 @@ def _run(opts: RunOptions, settings: Settings, stack: ExitStack, db_url: str, en
             s3.upload_file(str(stream.input.path), opts.bucket, stream.input_key)
         prepared.result()
     work.run()
-    with pgstore.connect(db_url) as conn:
-        records = [_stream_record(conn, source) for source in sources]
+    with postgres.connect(db_url) as conn:
+        records = [stream_record(conn, source) for source in sources]
     summaries = [summary for summary, _ in records]
-    _write_run_log([log for _, log in records], opts.out, chaos)
-    files = _download(store, opts.out)
+    write_run_log([log for _, log in records], opts.out, chaos)
+    files = download(store, opts.out)
     for s in summaries:
         s.files = files.get(s.source, 0)
     return RunSummary(summaries, chaos=chaos.report if chaos else None)
-
-
-def _prepare_bucket(s3: Any, bucket: str, sources: tuple[str, ...]) -> None:
-    """The bucket (keeping object versions, so that a stream reads the input it started
-    from whatever is put later), and none of these streams' stale outputs."""
-    try:
-        s3.create_bucket(Bucket=bucket)
-    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
-        pass
-    try:
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    except ClientError:
-        pass  # an endpoint without versioning: the stream pins the input's ETag instead
-    store = S3Store(s3, bucket)
-    stale = [key for prefix in OUTPUT_PREFIXES for s in sources for key in store.keys(f"{prefix}{s}/")]
-    for i in range(0, len(stale), 1000):  # one request per 1,000 keys
-        objects = [{"Key": key} for key in stale[i : i + 1000]]
-        failed = s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
-        if failed.get("Errors"):
-            raise TxnpipeError(f"cannot clear the last run's outputs: {failed['Errors'][0]}")
-
-
-@dataclass(frozen=True)
-class _CopyingStore(S3Store):
-    """The bucket, with every output written to ``out`` as well as it is put: copying the
-    outputs at the end would GET each again (``_download`` then only checks them)."""
-
-    out: Path = Path(".")
-
-    def put(self, key: str, data: bytes) -> None:
-        super().put(key, data)
-        if key.startswith(OUTPUT_PREFIXES):
-            _write(self.out, key, data)
-
-
-def _write(out: Path, key: str, data: bytes) -> None:
-    target = out / key
-    if not target.resolve().is_relative_to(out.resolve()):
-        raise TxnpipeError(f"refusing to write {key!r} outside {out}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
-
-
-def _download(store: S3Store, out: Path) -> dict[str, int]:
-    """Copy the bucket's outputs to ``out`` under the same keys; returns detection files
-    per source.
-
-    A file copied as it was put is fetched again only if its MD5 is not the object's
-    ETag, so what is left in ``out`` is exactly what the bucket holds.
-    """
-    listed = {key: etag for prefix in OUTPUT_PREFIXES for key, etag in store.etags(prefix).items()}
-    missing = [key for key, etag in listed.items() if not _holds(out / key, etag)]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda key: _write(out, key, store.get(key)), missing))
-    files: dict[str, int] = {}
-    for key in listed:
-        if key.startswith("detections/"):
-            source = key.split("/")[1]
-            files[source] = files.get(source, 0) + 1
-    return files
-
-
-def _holds(path: Path, etag: str) -> bool:
-    return path.is_file() and hashlib.md5(path.read_bytes()).hexdigest() == etag
-
-
-def _stream_record(conn: Any, source: str) -> tuple[StreamSummary, dict[str, Any]]:
-    """A stream's summary, and its part of ``run.json``: per-chunk timings and counts (for
-    ``txnpipe report``) and the importance rows read and skipped."""
-    sid = pgstore.source_id(conn, source)
-    rows = conn.execute(
-        "SELECT chunk, arrived_at, y_start, applied_at, records, rejects, detections"
-        " FROM txnpipe.chunk_log WHERE source_id = %s ORDER BY chunk",
-        (sid,),
-    ).fetchall()
-    per_pattern = conn.execute(
-        "SELECT pattern, count(*) FROM txnpipe.detections WHERE source_id = %s"
-        " GROUP BY pattern ORDER BY pattern",
-        (sid,),
-    ).fetchall()
-    weights = conn.execute(
-        "SELECT coalesce(weights_rows, 0), coalesce(weights_skipped, 0)"
-        " FROM txnpipe.detector_state WHERE source_id = %s",
-        (sid,),
-    ).fetchone() or (0, 0)
-    summary = StreamSummary(
-        source=source,
-        chunks=len(rows),
-        records=sum(r[4] for r in rows),
-        rejects=sum(r[5] for r in rows),
-        detections={f"PatId{p}": int(n) for p, n in per_pattern},
-        importance_rows=int(weights[0]),
-        importance_skipped=int(weights[1]),
-    )
-    chunks = [
-        {
-            "chunk": c,
-            "arrived_at": a.isoformat() if a else None,
-            "y_start": y.isoformat(),
-            "applied_at": d.isoformat(),
-            "records": r,
-            "rejects": j,
-            "detections": n,
-        }
-        for c, a, y, d, r, j, n in rows
-    ]
-    importance = {"rows": summary.importance_rows, "skipped": summary.importance_skipped}
-    return summary, {"source": source, "importance": importance, "chunks": chunks}
-
-
-def _write_run_log(streams: list[dict[str, Any]], out: Path, chaos: Chaos | None) -> None:
-    """``run.json``: every stream's record, and what chaos injected, if it ran."""
-    doc = {"streams": streams, "chaos": chaos.report.as_dict() if chaos else None}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / preflight.RUN_LOG).write_text(json.dumps(doc, indent=1))
-

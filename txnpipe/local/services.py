@@ -17,7 +17,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from txnpipe.errors import TxnpipeError, one_line
+from txnpipe.core.errors import TxnpipeError, one_line
 
 REGION = "us-east-1"
 # moto checks that requests are signed, not by whom: a random key per process signs them, so

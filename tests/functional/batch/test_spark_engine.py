@@ -1,0 +1,216 @@
+"""Spark batch engine and the Glue job script: parity with the oracle and with DuckDB.
+
+One local SparkSession for the module (``local[2]``, 4 shuffle partitions, no UI). The Glue
+script is loaded from its file, as Glue runs it; without ``awsglue`` it falls back to
+argparse and a plain SparkSession, and ``--txnpipe_base_uri`` points it at a local folder
+laid out like the bucket.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.batchdata import (
+    DENSE,
+    PROFILES,
+    Stream,
+    make_stream,
+    reference_points,
+    reference_upgrade_first,
+    threshold_crossings,
+    write_run_dir,
+)
+from txnpipe.batch import duckdb_engine
+from txnpipe.batch.frames import transactions_table
+from txnpipe.core.detections import Candidate, first_points
+from txnpipe.core.errors import TxnpipeError
+from txnpipe.core.weights import parse_weights
+
+SCRIPT = Path(__file__).resolve().parents[3] / "glue_jobs" / "upgrade_percentiles.py"
+
+
+def _load_job() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("upgrade_percentiles", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def job() -> ModuleType:
+    pytest.importorskip("pyspark")
+    return _load_job()
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[object]:
+    pytest.importorskip("pyspark")
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("txnpipe-tests")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.default.parallelism", "2")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory: pytest.TempPathFactory) -> Stream:
+    return make_stream(tmp_path_factory.mktemp("spark"))
+
+
+@pytest.fixture(scope="module")
+def frame(spark, stream: Stream):  # type: ignore[no-untyped-def]
+    from txnpipe.batch import spark_engine
+
+    df = spark_engine.transactions_df(
+        spark, stream.indexed(), parse_weights(stream.importance), 500, partitions=2
+    ).cache()
+    df.count()
+    yield df
+    df.unpersist()
+
+
+@pytest.fixture(scope="module")
+def arrow(stream: Stream) -> pa.Table:
+    return transactions_table(stream.indexed(), parse_weights(stream.importance), 500)
+
+
+def _candidates(  # type: ignore[no-untyped-def]
+    spark, frame, settings, first: int, last: int
+) -> list[Candidate]:
+    from txnpipe.batch import spark_engine
+
+    rows = spark_engine.upgrade_candidates(spark, frame, settings, first, last).collect()
+    return sorted(Candidate(r.chunk, r.merchant, r.customer) for r in rows)
+
+
+# -- the job's arguments (no Spark needed) -------------------------------------------------
+
+
+def test_job_arguments_default_and_override(job: ModuleType) -> None:
+    argv = ["--JOB_NAME", "j", "--TempDir", "s3://b/glue/tmp/",
+            "--txnpipe_bucket", "b", "--txnpipe_source", "bs1",
+            "--txnpipe_importance_key", "inputs/imp.csv", "--txnpipe_first", "3",
+            "--txnpipe_last", "9", "--txnpipe_chunk_rows", "500",
+            "--txnpipe_upgrade_count_percentile", "0.8"]  # fmt: skip
+    args = job.parse_args(argv)
+    assert (args.first, args.last) == (3, 9)
+    assert (args.output_prefix, args.chunks_prefix) == ("glue/", "chunks/")
+    assert args.settings.chunk_rows == 500
+    assert args.settings.upgrade_count_percentile == 0.8
+    assert args.settings.upgrade_min_merchant_txns == 50_000
+    assert job.output_uri(args) == "s3://b/glue/bs1/upgrade_000003_000009/"
+    with pytest.raises(TxnpipeError, match="txnpipe_source"):
+        job.parse_args([a for a in argv if a not in ("--txnpipe_source", "bs1")])
+    with pytest.raises(TxnpipeError, match="bad chunk range"):
+        job.parse_args([*argv, "--txnpipe_first", "10"])
+    with pytest.raises(TxnpipeError, match="upgrade_count_percentile"):
+        job.parse_args([*argv, "--txnpipe_upgrade_count_percentile", "2"])
+
+
+def test_job_script_imports_without_side_effects() -> None:
+    """Importing the script starts no Spark and runs no job (a fresh interpreter checks)."""
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('upgrade_percentiles', {str(SCRIPT)!r})\n"
+        "module = importlib.util.module_from_spec(spec); sys.modules[spec.name] = module\n"
+        "spec.loader.exec_module(module)\n"
+        "from pyspark import SparkContext\n"
+        "assert SparkContext._active_spark_context is None\n"
+        "assert callable(module.main) and callable(module.upgrade_candidates)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    assert "percentile_approx" not in SCRIPT.read_text()
+
+
+# -- parity -----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_whole_stream_first_points_equal_the_oracle(  # type: ignore[no-untyped-def]
+    spark, frame, stream: Stream, profile: str
+) -> None:
+    settings = PROFILES[profile]
+    expected = reference_upgrade_first(reference_points(stream, settings))
+    assert expected
+    assert first_points(_candidates(spark, frame, settings, 0, stream.last)) == expected
+
+
+@pytest.mark.slow
+def test_candidates_equal_duckdb_per_range_and_merge_like_one_run(  # type: ignore[no-untyped-def]
+    spark, frame, arrow: pa.Table, stream: Stream
+) -> None:
+    expected = reference_upgrade_first(reference_points(stream, DENSE))
+    crossed = threshold_crossings(stream, DENSE["upgrade_min_merchant_txns"])
+    crossings = sorted(set(crossed.values()))
+    a = crossings[len(crossings) // 2] - 3
+    assert any(a < c <= stream.last for c in crossings)  # a merchant crosses inside [a, last]
+    merged: list[Candidate] = []
+    for first, last in ((0, a - 1), (a, stream.last)):
+        got = _candidates(spark, frame, DENSE, first, last)
+        assert got == duckdb_engine.upgrade_candidates(arrow, DENSE, first, last)
+        merged += got
+    assert first_points(merged) == expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_detections_equal_the_oracle(  # type: ignore[no-untyped-def]
+    spark, frame, stream: Stream, profile: str
+) -> None:
+    from txnpipe.batch import spark_engine
+
+    settings = PROFILES[profile]
+    points = reference_points(stream, settings)
+    found = spark_engine.detections(spark, frame, settings)
+    assert {r.pattern for r in found} == {1, 2, 3}
+    assert [(r.chunk, r.file_row()) for r in found] == [
+        (k, row) for k, rows in enumerate(points) for row in rows
+    ]
+
+
+@pytest.mark.slow
+def test_glue_job_main_reads_chunks_and_writes_parquet(  # type: ignore[no-untyped-def]
+    spark, job: ModuleType, arrow: pa.Table, stream: Stream, tmp_path: Path
+) -> None:
+    bucket = tmp_path / "bucket"
+    write_run_dir(bucket, stream, reference_points(stream, DENSE))
+    (bucket / "inputs").mkdir()
+    (bucket / "inputs" / "imp.csv").write_bytes(stream.importance)
+    first, last = 25, 40
+    settings = [x for name, value in DENSE.items() for x in (f"--txnpipe_{name}", str(value))]
+    argv = ["--txnpipe_bucket", "unused", "--txnpipe_base_uri", bucket.as_uri() + "/",
+            "--txnpipe_source", stream.source, "--txnpipe_importance_key", "inputs/imp.csv",
+            "--txnpipe_first", str(first), "--txnpipe_last", str(last), *settings]  # fmt: skip
+    target = job.main(argv)
+    assert target.endswith(f"glue/{stream.source}/upgrade_000025_000040/")
+    written = pq.read_table(bucket / "glue" / stream.source / "upgrade_000025_000040")
+    assert written.column_names == ["chunk", "merchant", "customer"]
+    got = sorted(Candidate(*row.values()) for row in written.to_pylist())
+    assert got == duckdb_engine.upgrade_candidates(arrow, DENSE, first, last)
+    assert got
+
+    (bucket / "chunks" / stream.source / "chunk_000007.csv").unlink()
+    with pytest.raises(TxnpipeError, match="missing: 7"):
+        job.main(argv)

@@ -1,0 +1,26 @@
+"""What a run leaves in the bucket and in DIR: only its own outputs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.functional.cli_kit import IMPORTANCE, SEED_HEADER, run_fast, write
+from txnpipe.local import services
+
+
+def test_a_rerun_into_the_same_bucket_leaves_only_its_own_outputs(
+    tmp_path: Path, database_url: str, s3_endpoint: str, bucket: str
+) -> None:
+    """The second, shorter run clears the first one's chunks and rejects, in the bucket and in DIR."""
+    imp = write(tmp_path, "imp.csv", IMPORTANCE)
+    for body in ("C1,M1,1,F,a\nC2,M1,x,M,a\n" * 3, "C1,M1,1,F,a\n"):
+        tx = write(tmp_path, "again.csv", SEED_HEADER + body)
+        assert run_fast(tmp_path, tx, imp, "--set", "chunk_rows=2", "--database-url", database_url,
+                    "--s3-endpoint", s3_endpoint, "--bucket", bucket) == 0  # fmt: skip
+    listed = services.client("s3", s3_endpoint).list_objects_v2(Bucket=bucket)
+    assert {obj["Key"] for obj in listed["Contents"] if not obj["Key"].startswith("inputs/")} == {
+        "chunks/again/chunk_000000.csv", "chunks/again/_manifest.json"
+    }
+    out = tmp_path / "out"
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.csv")) == [
+        "chunks/again/chunk_000000.csv"
+    ]

@@ -1,1 +1,0 @@
-"""Adapters behind the core's seams: S3 (boto3) and PostgreSQL (psycopg)."""

@@ -1,0 +1,205 @@
+"""Lambda entry points: configuration from the environment, clients made once per container.
+
+The handlers in ``lambdas/`` call these two functions and nothing else. Each function
+connects as its own database role with an IAM authentication token (``database_conninfo``),
+or, for local invokes against moto and a local PostgreSQL, with ``TXNPIPE_DATABASE_URL``;
+no credential ever comes from code or from a secret read at run time.
+Each invocation logs JSON and emits EMF metrics through ``txnpipe.aws.observability``
+(Powertools), so that the core stays free of it.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import boto3
+import psycopg
+
+from txnpipe import postgres
+from txnpipe.aws import observability as obs
+from txnpipe.aws.glue import GlueUpgradeEngine
+from txnpipe.aws.s3store import S3Store
+from txnpipe.core import environment as ENV
+from txnpipe.core.chunker import run_tick
+from txnpipe.core.detector import Detector
+from txnpipe.core.errors import TxnpipeError
+from txnpipe.core.events import chunk_refs, is_job_state_change, is_sweep
+from txnpipe.core.keys import CHUNKS_PREFIX, source_name
+from txnpipe.core.ports import UpgradeEngine
+from txnpipe.core.settings import Settings
+
+
+@dataclass(frozen=True)
+class Config:
+    bucket: str
+    importance_key: str
+    transactions_key: str | None
+    run_seconds: float
+    s3_endpoint: str | None
+    upgrade_engine: str = "inline"
+    glue_job_name: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Config:
+        def need(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                raise TxnpipeError(f"environment variable {name} is not set")
+            return value
+
+        return cls(
+            bucket=need(ENV.BUCKET),
+            importance_key=need(ENV.IMPORTANCE_KEY),
+            transactions_key=env.get(ENV.TRANSACTIONS_KEY) or None,
+            run_seconds=float(env.get(ENV.RUN_SECONDS, "50")),
+            s3_endpoint=env.get("TXNPIPE_S3_ENDPOINT") or None,
+            upgrade_engine=env.get(ENV.UPGRADE_ENGINE, "inline").strip() or "inline",
+            glue_job_name=env.get(ENV.GLUE_JOB_NAME) or None,
+        )
+
+
+def database_conninfo(env: Mapping[str, str], rds: Any = None) -> str:
+    """A libpq conninfo for the deployed database (quoted by psycopg, never by hand).
+
+    ``TXNPIPE_DATABASE_URL`` wins (local use). Otherwise the function connects to the RDS Proxy
+    (``TXNPIPE_DB_HOST``, ``TXNPIPE_DB_PORT``) as its own database role (``TXNPIPE_DB_USER``)
+    with an IAM authentication token as the password: signed locally by the ``rds`` client
+    (no network call, no secret), valid for 15 minutes, needed only to open the connection.
+    TLS is verified against the CA bundle shipped in the Lambda bundle
+    (``TXNPIPE_DB_SSLMODE``, default ``verify-full``; ``TXNPIPE_DB_SSLROOTCERT``).
+    """
+    if url := env.get(ENV.DATABASE_URL):
+        return url
+    host = env.get(ENV.DB_HOST, "").strip()
+    user = env.get(ENV.DB_USER, "").strip()
+    if not host or not user:
+        raise TxnpipeError(
+            "set TXNPIPE_DB_HOST and TXNPIPE_DB_USER (AWS) or TXNPIPE_DATABASE_URL (local)"
+        )
+    try:
+        port = int(env.get(ENV.DB_PORT) or 5432)
+    except ValueError:
+        port_text = env[ENV.DB_PORT]
+        raise TxnpipeError(f"TXNPIPE_DB_PORT must be a port number, got {port_text!r}") from None
+    sslmode = env.get(ENV.DB_SSLMODE) or "verify-full"
+    rootcert = env.get(ENV.DB_SSLROOTCERT) or None
+    if sslmode in ("verify-ca", "verify-full") and not rootcert:
+        raise TxnpipeError(f"sslmode={sslmode} needs TXNPIPE_DB_SSLROOTCERT (a CA bundle file)")
+    rds = rds or boto3.client("rds")
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or rds.meta.region_name
+    token = rds.generate_db_auth_token(DBHostname=host, Port=port, DBUsername=user, Region=region)
+    return psycopg.conninfo.make_conninfo(
+        host=host,
+        port=port,
+        dbname=env.get(ENV.DB_NAME) or "postgres",
+        user=user,
+        password=token,
+        sslmode=sslmode,
+        sslrootcert=rootcert,
+        connect_timeout=10,
+    )
+
+
+@cache
+def _s3_client(endpoint: str | None) -> Any:
+    return boto3.client("s3", endpoint_url=endpoint)
+
+
+_connections: dict[str, psycopg.Connection] = {}  # kept warm across invocations
+
+
+def _upgrade_engine(config: Config) -> UpgradeEngine | None:
+    """PatId1 inline (per chunk), or on the Glue job (``TXNPIPE_UPGRADE_ENGINE=spark``)."""
+    if config.upgrade_engine == "inline":
+        return None
+    if config.upgrade_engine != "spark" or not config.glue_job_name:
+        raise TxnpipeError(
+            "TXNPIPE_UPGRADE_ENGINE must be 'inline', or 'spark' with TXNPIPE_GLUE_JOB_NAME set"
+        )
+    return GlueUpgradeEngine(boto3.client("glue"), _s3_client(config.s3_endpoint),
+                             config.bucket, config.glue_job_name)  # fmt: skip
+
+
+def _db() -> psycopg.Connection:
+    """One connection per container, reopened if the server went away between invocations."""
+    return _open("main")
+
+
+def _staging_db() -> psycopg.Connection:
+    """The detector's second connection, for the history writes of its prefetch thread."""
+    return _open("staging")
+
+
+def _open(role: str) -> psycopg.Connection:
+    conn = _connections.get(role)
+    if conn is None or conn.closed or conn.broken:
+        conn = _connections[role] = postgres.connect(database_conninfo(os.environ))
+    return conn
+
+
+def handle_chunker_event(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    log = obs.logger(obs.CHUNKER_SERVICE)
+    with obs.invocation(log, context):
+        config = Config.from_env(os.environ)
+        if not config.transactions_key:
+            raise TxnpipeError("environment variable TXNPIPE_TRANSACTIONS_KEY is not set")
+        source = source_name(config.transactions_key)
+        log.append_keys(source=source)
+        settings = Settings.from_sources(os.environ)
+        state = postgres.PgChunkerState(_db())
+        report = run_tick(
+            S3Store(_s3_client(config.s3_endpoint), config.bucket),
+            state,
+            settings,
+            source,
+            config.transactions_key,
+            run_seconds=config.run_seconds,
+        )
+        records = obs.report_tick(log, report, state, settings.chunk_rows)
+    return {"source": report.source, "written": report.chunks_written, "done": report.done,
+            "busy": report.busy, "records": records}  # fmt: skip
+
+
+def handle_detector_event(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    log = obs.logger(obs.DETECTOR_SERVICE)
+    with obs.invocation(log, context):
+        refs = chunk_refs(event)
+        obs.log_event(log, refs)
+        config = Config.from_env(os.environ)
+        state = postgres.PgDetectorState(_db(), staging=_staging_db)
+        store = S3Store(_s3_client(config.s3_endpoint), config.bucket)
+        detector = Detector(
+            store,
+            state,
+            Settings.from_sources(os.environ),
+            config.importance_key,
+            upgrade_engine=_upgrade_engine(config),
+        )
+        if is_sweep(event):  # no event is lost for good: every minute, catch up without one
+            sources = sorted({*state.live_sources(detector.settings.detection_batch_rows),
+                              *store.prefixes(CHUNKS_PREFIX)})  # fmt: skip
+        elif is_job_state_change(event):
+            sources = state.sources_with_runs()
+        else:
+            sources = list(dict.fromkeys(r.source for r in refs))
+        first_seq = obs.detections_so_far(log, _db(), sources)
+        started = time.perf_counter()
+        if is_sweep(event):
+            report = detector.sweep(sources)
+        elif is_job_state_change(event):
+            report = detector.poll_upgrades()
+        else:
+            report = detector.handle(refs)
+        obs.report_detector(log, _db(), report, first_seq, time.perf_counter() - started)
+    return {
+        "applied": [chunk for _, chunk in report.applied],
+        "records": report.records,
+        "rejects": report.rejects,
+        "detections": report.detections,
+        "files": report.files,
+        "ended": sorted(report.ended),
+    }

@@ -1,0 +1,1 @@
+COPY staged (record, customer, merchant, value, gender, kind) FROM STDIN

@@ -1,0 +1,1 @@
+COPY weights_in (customer, merchant, kind, weight) FROM STDIN

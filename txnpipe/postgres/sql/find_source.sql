@@ -1,0 +1,1 @@
+SELECT source_id FROM txnpipe.sources WHERE name = %(name)s

@@ -1,0 +1,1 @@
+INSERT INTO txnpipe.migrations (number, name) VALUES (%(number)s, %(name)s)

@@ -1,0 +1,1 @@
+INSERT INTO txnpipe.sources (name) VALUES (%(name)s) ON CONFLICT (name) DO NOTHING

@@ -1,0 +1,1 @@
+SELECT holder FROM txnpipe.run_leases WHERE source_id = %(sid)s

@@ -1,0 +1,1 @@
+SELECT weights_loaded FROM txnpipe.detector_state WHERE source_id = %(sid)s

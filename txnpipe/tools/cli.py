@@ -1,0 +1,234 @@
+"""The ``txnpipe`` command: parse arguments, call one core function, print the outcome.
+
+A ``TxnpipeError`` (bad arguments or input) becomes one line on stderr and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+from txnpipe.core import environment as ENV
+from txnpipe.core.errors import TxnpipeError, one_line
+from txnpipe.core.settings import Settings
+from txnpipe.local.preflight import DB_WAIT_SECONDS
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise TxnpipeError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="txnpipe", description="Streaming transaction-pattern detection.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run chunker and detector end to end locally")
+    run.add_argument("--transactions", type=Path, required=True, action="append",
+                     metavar="FILE", help="a transactions file; give it again for more streams, "
+                     "run side by side (each named by its file name without extension)")  # fmt: skip
+    run.add_argument("--importance", type=Path, required=True, metavar="FILE",
+                     help="the importance (weights) file")  # fmt: skip
+    run.add_argument("--out", type=Path, required=True, metavar="DIR",
+                     help="where chunks/, detections/, rejects/ and run.json are written")  # fmt: skip
+    pace = run.add_mutually_exclusive_group()
+    pace.add_argument("--fast", action="store_true", help="no waiting between chunks")
+    pace.add_argument("--interval", type=float, metavar="SECONDS", help="chunk cadence")
+    run.add_argument("--chunk-rows", type=int, metavar="N")
+    run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assign")
+    run.add_argument("--database-url", metavar="URL")
+    run.add_argument("--pg-data", type=Path, metavar="DIR",
+                     help="keep the embedded PostgreSQL's data in DIR (for txnpipe status)")
+    run.add_argument("--s3-endpoint", metavar="URL")
+    run.add_argument("--bucket", default="txnpipe-local", metavar="NAME")
+    run.add_argument("--upgrade-engine", choices=("inline", "duckdb", "spark"), default="inline",
+                     help="where PatId1's percentiles are computed (default: inline, per chunk)")
+    run.add_argument("--chaos", type=int, metavar="SEED",
+                     help="duplicate, reorder, delay and lose events, crash at fault points, "
+                          "restart the embedded PostgreSQL; the output must not change")  # fmt: skip
+    run.add_argument("--db-wait", type=float, default=DB_WAIT_SECONDS, metavar="SECONDS",
+                     help="how long a lost database may take to come back before the run "
+                          "fails with exit 1 (default: %(default)s)")  # fmt: skip
+
+    gen = sub.add_parser("generate", help="write synthetic BankSim-shaped input files")
+    gen.add_argument("--out", type=Path, required=True)
+    gen.add_argument("--rows", type=int, default=594_643)
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--layout", choices=("seed", "banksim"), default="banksim")
+    inv = sub.add_parser("invoke", help="run a Lambda handler locally on an event file")
+    inv.add_argument("function", choices=("chunker", "detector"))
+    inv.add_argument("--event", type=Path, required=True, metavar="FILE")
+    inv.add_argument("--database-url", metavar="URL", help="sets TXNPIPE_DATABASE_URL")
+    inv.add_argument("--s3-endpoint", metavar="URL", help="sets TXNPIPE_S3_ENDPOINT (moto)")
+    inv.add_argument("--bucket", metavar="NAME", help="sets TXNPIPE_BUCKET")
+
+    back = sub.add_parser("backfill", help="recompute a finished run's detections and compare")
+    back.add_argument("--from", type=Path, required=True, dest="run_dir", metavar="RUN_DIR")
+    back.add_argument("--importance", type=Path, required=True)
+    back.add_argument("--source", metavar="NAME")
+    back.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
+    back.add_argument("--chunk-rows", type=int, metavar="N")
+    back.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assign")
+
+    stat = sub.add_parser("status", help="where every stream in a txnpipe database stands")
+    stat.add_argument("--database-url", metavar="URL",
+                      default=os.environ.get(ENV.DATABASE_URL))  # fmt: skip
+    stat.add_argument("--pg-data", type=Path, metavar="DIR",
+                      help="start the embedded PostgreSQL of a `txnpipe run --pg-data DIR`")
+    stat.add_argument("--source", metavar="NAME", help="only this source")
+    stat.add_argument("--json", action="store_true", help="machine-readable output")
+    stat.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assign",
+                      help="settings (detection_batch_rows counts the rows in files)")  # fmt: skip
+
+    rep = sub.add_parser("report", help="an HTML report of a finished run's folder")
+    rep.add_argument("--from", type=Path, required=True, dest="run_dir", metavar="RUN_DIR")
+    rep.add_argument("--out", type=Path, required=True, metavar="DIR")
+    rep.add_argument("--top", type=int, default=10, metavar="N",
+                     help="merchants and customers listed per pattern (default: %(default)s)")  # fmt: skip
+    rep.add_argument("--source", metavar="NAME",
+                     help="the stream to report on, when the run holds several")  # fmt: skip
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    assign = list(args.assign)
+    if args.chunk_rows is not None:
+        assign.append(f"chunk_rows={args.chunk_rows}")
+    if args.interval is not None:
+        assign.append(f"chunk_interval_seconds={args.interval}")
+    return Settings.from_sources(os.environ, assign)
+
+
+def _run(args: argparse.Namespace) -> None:
+    from txnpipe.local.display import print_summary, progress_bar
+    from txnpipe.local.inputs import InputFiles
+    from txnpipe.local.runner import RunOptions, run
+
+    if not 0 < args.db_wait <= 86_400:
+        raise TxnpipeError(f"--db-wait must be between 0 and 86400 seconds, got {args.db_wait}")
+    opts = RunOptions(
+        inputs=InputFiles.check(args.transactions, args.importance),
+        out=args.out,
+        settings=_settings(args),
+        fast=args.fast,
+        database_url=args.database_url,
+        s3_endpoint=args.s3_endpoint,
+        bucket=args.bucket,
+        pg_data=args.pg_data,
+        chaos=args.chaos,
+        upgrade_engine=args.upgrade_engine,
+        db_wait_seconds=args.db_wait,
+    )
+    with progress_bar() as progress:
+        summary = run(opts, progress=progress)
+    print_summary(summary)
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from txnpipe.tools.generate import generate
+
+    if args.rows < 0:
+        raise TxnpipeError("--rows must be >= 0")
+    files = generate(args.out, rows=args.rows, seed=args.seed, layout=args.layout)
+    print(f"wrote {files.records} records to {files.transactions} and {files.importance}")
+
+
+def _invoke(args: argparse.Namespace) -> None:
+    import json
+
+    from txnpipe.local.invoke import invoke_handler
+
+    try:
+        event = json.loads(args.event.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TxnpipeError(f"cannot read event {str(args.event)!r}: {exc}") from None
+    overrides = {
+        ENV.DATABASE_URL: args.database_url,
+        "TXNPIPE_S3_ENDPOINT": args.s3_endpoint,
+        ENV.BUCKET: args.bucket,
+    }
+    os.environ.update({k: v for k, v in overrides.items() if v})
+    print(json.dumps(invoke_handler(args.function, event), indent=2, default=str))
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    """Exit 1 when the emitted detection files differ from the recomputed ones."""
+    from txnpipe.batch.backfill import backfill, report_lines
+
+    assign = list(args.assign)
+    if args.chunk_rows is not None:
+        assign.append(f"chunk_rows={args.chunk_rows}")
+    settings = Settings.from_sources(os.environ, assign)
+    report = backfill(args.run_dir, args.importance, settings, args.source, args.engine)
+    print("\n".join(report_lines(report)))
+    return 0 if report.identical else 1
+
+
+def _status(args: argparse.Namespace) -> None:
+    from txnpipe.local import services
+    from txnpipe.tools.status import collect, print_table
+
+    if not args.database_url and not args.pg_data:
+        raise TxnpipeError("--database-url (or TXNPIPE_DATABASE_URL) or --pg-data is required")
+    if args.pg_data and not (args.pg_data / "PG_VERSION").is_file():
+        raise TxnpipeError(f"{str(args.pg_data)!r} holds no PostgreSQL data directory")
+    settings = Settings.from_sources(os.environ, args.assign)
+    with ExitStack() as stack:
+        if args.pg_data:
+            database_url = stack.enter_context(services.postgres_to_read(args.pg_data))
+        else:
+            database_url = args.database_url
+        report = collect(database_url, settings.detection_batch_rows, args.source)
+    if args.json:
+        print(report.as_json())
+    else:
+        print_table(report)
+
+
+def _report(args: argparse.Namespace) -> None:
+    from txnpipe.tools.report import write_report
+
+    if args.top < 1:
+        raise TxnpipeError("--top must be >= 1")
+    path = write_report(args.run_dir, args.out, top=args.top, source=args.source)
+    print(f"wrote {path}")
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that a run unwinds (and stops what it started)
+    as it does on Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
+    try:
+        args = _parser().parse_args(argv)
+        commands = {
+            "run": _run, "generate": _generate, "invoke": _invoke, "backfill": _backfill,
+            "status": _status, "report": _report,
+        }  # fmt: skip
+        status = commands[args.command](args)
+    except TxnpipeError as exc:
+        print(f"txnpipe: error: {one_line(exc)}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("txnpipe: interrupted", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("txnpipe: terminated", file=sys.stderr)
+        return 143
+    return status or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
