@@ -105,16 +105,21 @@ def migrator_requirements() -> tuple[str, ...]:
     return read_requirements(MIGRATOR_REQUIREMENTS_FILE)
 
 
-def pip_command(target: Path, requirements_file: Path, python: str = sys.executable) -> list[str]:
+def pip_command(target: Path, requirements_file: Path, python: str = sys.executable,
+                python_version: str = PYTHON_VERSION) -> list[str]:  # fmt: skip
     """The pip invocation that installs the locked Lambda-platform wheels of
-    ``requirements_file`` (every package pinned with its hashes) into ``target``."""
+    ``requirements_file`` (every package pinned with its hashes) into ``target``.
+
+    ``python_version`` other than the runtime's builds the same bundle for another CPython
+    (the smoke test's, for the host): the same pins, without the hashes, which are those of
+    the runtime's wheels."""
     command = [python, "-m", "pip", "install", "--target", str(target)]
     for platform in PLATFORMS:
         command += ["--platform", platform]
     command += [
         "--only-binary=:all:",
         "--python-version",
-        PYTHON_VERSION,
+        python_version,
         "--implementation",
         "cp",
         "--no-compile",  # the host's .pyc would not match the 3.12 runtime
@@ -123,9 +128,13 @@ def pip_command(target: Path, requirements_file: Path, python: str = sys.executa
         "--quiet",
         # exactly the lock: no resolution on the host, every file checked against its hash
         "--no-deps",
-        "--require-hashes",
+        *(["--require-hashes"] if python_version == PYTHON_VERSION else []),
     ]
     return command + ["-r", str(requirements_file)]
+
+
+def _without_hashes(requirement: str) -> str:
+    return " ".join(part for part in requirement.split() if not part.startswith("--hash="))
 
 
 # The subpackages of txnpipe/ each deployed artifact imports at run time: a Lambda the core,
@@ -169,11 +178,13 @@ class LocalPipBundling:
         ca_bundle: Path | None = None,
         python: str = sys.executable,
         subpackages: Sequence[str] = FUNCTION_SUBPACKAGES,
+        python_version: str = PYTHON_VERSION,
     ) -> None:
         """``ca_bundle``: a PEM file copied to ``certs/<name>`` in the bundle (or none)."""
         self.handler_file = Path(handler_file)
         self.core_dir = Path(core_dir)
         self.subpackages = tuple(subpackages)
+        self.python_version = python_version
         self.requirements = tuple(read_requirements() if requirements is None else requirements)
         self.ca_bundle = None if ca_bundle is None else Path(ca_bundle)
         self.python = python
@@ -194,8 +205,11 @@ class LocalPipBundling:
         if self.requirements:
             with tempfile.TemporaryDirectory(prefix="txnpipe-bundle-") as scratch:
                 requirements_file = Path(scratch) / "requirements.txt"
-                requirements_file.write_text("\n".join(self.requirements) + "\n", encoding="utf-8")
-                command = pip_command(output_dir, requirements_file, self.python)
+                lines = (self.requirements if self.python_version == PYTHON_VERSION
+                         else [_without_hashes(r) for r in self.requirements])  # fmt: skip
+                requirements_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+                command = pip_command(output_dir, requirements_file, self.python,
+                                      self.python_version)  # fmt: skip
                 result = subprocess.run(command, capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 raise BundlingError(

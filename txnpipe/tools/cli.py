@@ -13,10 +13,21 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
+from txnpipe import __version__
 from txnpipe.core import environment as ENV
 from txnpipe.core.errors import TxnpipeError, one_line
 from txnpipe.core.settings import Settings
 from txnpipe.local.preflight import DB_WAIT_SECONDS
+
+
+class _Help(argparse.HelpFormatter):
+    """Every option's help ends with its default, where it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, [], argparse.SUPPRESS) and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,11 +35,21 @@ class _Parser(argparse.ArgumentParser):
         raise TxnpipeError(message)
 
 
+_SETTINGS_HELP = ("a setting of SPEC 6 (see the README's settings table); may be given "
+                  "again; wins over TXNPIPE_<NAME>")  # fmt: skip
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="txnpipe", description="Streaming transaction-pattern detection.")
+    parser = _Parser(prog="txnpipe", description="Streaming transaction-pattern detection.",
+                     formatter_class=_Help)  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"txnpipe {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="run chunker and detector end to end locally")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help,
+                              formatter_class=_Help)  # fmt: skip
+
+    run = command("run", "run chunker and detector end to end locally (SPEC 5)")
     run.add_argument("--transactions", type=Path, required=True, action="append",
                      metavar="FILE", help="a transactions file; give it again for more streams, "
                      "run side by side (each named by its file name without extension)")  # fmt: skip
@@ -38,58 +59,77 @@ def _parser() -> argparse.ArgumentParser:
                      help="where chunks/, detections/, rejects/ and run.json are written")  # fmt: skip
     pace = run.add_mutually_exclusive_group()
     pace.add_argument("--fast", action="store_true", help="no waiting between chunks")
-    pace.add_argument("--interval", type=float, metavar="SECONDS", help="chunk cadence")
-    run.add_argument("--chunk-rows", type=int, metavar="N")
-    run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assign")
-    run.add_argument("--database-url", metavar="URL")
+    pace.add_argument("--interval", type=float, metavar="SECONDS",
+                      help="seconds between chunks (sets chunk_interval_seconds; SPEC: 7)")  # fmt: skip
+    run.add_argument("--chunk-rows", type=int, metavar="N",
+                     help="records per chunk (sets chunk_rows; SPEC: 1000)")  # fmt: skip
+    run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assign",
+                     help=_SETTINGS_HELP)  # fmt: skip
+    run.add_argument("--database-url", metavar="URL",
+                     help="PostgreSQL to keep the state in (default: an embedded server)")  # fmt: skip
     run.add_argument("--pg-data", type=Path, metavar="DIR",
                      help="keep the embedded PostgreSQL's data in DIR (for txnpipe status)")
-    run.add_argument("--s3-endpoint", metavar="URL")
-    run.add_argument("--bucket", default="txnpipe-local", metavar="NAME")
+    run.add_argument("--s3-endpoint", metavar="URL",
+                     help="an S3-compatible endpoint (default: moto in this process)")  # fmt: skip
+    run.add_argument("--bucket", default="txnpipe-local", metavar="NAME", help="the S3 bucket")
     run.add_argument("--upgrade-engine", choices=("inline", "duckdb", "spark"), default="inline",
-                     help="where PatId1's percentiles are computed (default: inline, per chunk)")
+                     help="where PatId1's percentiles are computed (inline: per chunk)")
     run.add_argument("--chaos", type=int, metavar="SEED",
                      help="duplicate, reorder, delay and lose events, crash at fault points, "
                           "restart the embedded PostgreSQL; the output must not change")  # fmt: skip
     run.add_argument("--db-wait", type=float, default=DB_WAIT_SECONDS, metavar="SECONDS",
                      help="how long a lost database may take to come back before the run "
-                          "fails with exit 1 (default: %(default)s)")  # fmt: skip
+                          "fails with exit 1")  # fmt: skip
 
-    gen = sub.add_parser("generate", help="write synthetic BankSim-shaped input files")
-    gen.add_argument("--out", type=Path, required=True)
-    gen.add_argument("--rows", type=int, default=594_643)
-    gen.add_argument("--seed", type=int, default=7)
-    gen.add_argument("--layout", choices=("seed", "banksim"), default="banksim")
-    inv = sub.add_parser("invoke", help="run a Lambda handler locally on an event file")
-    inv.add_argument("function", choices=("chunker", "detector"))
-    inv.add_argument("--event", type=Path, required=True, metavar="FILE")
-    inv.add_argument("--database-url", metavar="URL", help="sets TXNPIPE_DATABASE_URL")
-    inv.add_argument("--s3-endpoint", metavar="URL", help="sets TXNPIPE_S3_ENDPOINT (moto)")
-    inv.add_argument("--bucket", metavar="NAME", help="sets TXNPIPE_BUCKET")
+    gen = command("generate", "write synthetic BankSim-shaped input files")
+    gen.add_argument("--out", type=Path, required=True, metavar="DIR",
+                     help="folder for the transactions and importance files")  # fmt: skip
+    gen.add_argument("--rows", type=int, default=594_643, metavar="N", help="records to write")
+    gen.add_argument("--seed", type=int, default=7, metavar="S",
+                     help="random seed: the same seed writes the same bytes")  # fmt: skip
+    gen.add_argument("--layout", choices=("seed", "banksim"), default="banksim",
+                     help="the files' layout (SPEC 2.1)")  # fmt: skip
 
-    back = sub.add_parser("backfill", help="recompute a finished run's detections and compare")
-    back.add_argument("--from", type=Path, required=True, dest="run_dir", metavar="RUN_DIR")
-    back.add_argument("--importance", type=Path, required=True)
-    back.add_argument("--source", metavar="NAME")
-    back.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
-    back.add_argument("--chunk-rows", type=int, metavar="N")
-    back.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assign")
+    inv = command("invoke", "run a Lambda handler locally on an event file")
+    inv.add_argument("function", choices=("chunker", "detector"), help="the handler to run")
+    inv.add_argument("--event", type=Path, required=True, metavar="FILE",
+                     help="the event, as JSON (samples in events/)")  # fmt: skip
+    inv.add_argument("--database-url", metavar="URL", help=f"sets {ENV.DATABASE_URL}")
+    inv.add_argument("--s3-endpoint", metavar="URL", help=f"sets {ENV.S3_ENDPOINT} (moto)")
+    inv.add_argument("--bucket", metavar="NAME", help=f"sets {ENV.BUCKET}")
 
-    stat = sub.add_parser("status", help="where every stream in a txnpipe database stands")
-    stat.add_argument("--database-url", metavar="URL",
-                      default=os.environ.get(ENV.DATABASE_URL))  # fmt: skip
+    back = command("backfill", "recompute a finished run's detections and compare (exit 1 "
+                               "on a difference)")  # fmt: skip
+    back.add_argument("--from", type=Path, required=True, dest="run_dir", metavar="RUN_DIR",
+                      help="the folder a `txnpipe run --out` wrote")  # fmt: skip
+    back.add_argument("--importance", type=Path, required=True, metavar="FILE",
+                      help="the importance file the run used")  # fmt: skip
+    back.add_argument("--source", metavar="NAME", help="the stream, when the run holds several")
+    back.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                      help="the batch engine that recomputes")  # fmt: skip
+    back.add_argument("--chunk-rows", type=int, metavar="N",
+                      help="records per chunk the run used (sets chunk_rows)")  # fmt: skip
+    back.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assign",
+                      help=_SETTINGS_HELP)  # fmt: skip
+
+    stat = command("status", "where every stream in a txnpipe database stands")
+    stat.add_argument("--database-url", metavar="URL", default=os.environ.get(ENV.DATABASE_URL),
+                      help=f"the database (default: {ENV.DATABASE_URL})")  # fmt: skip
     stat.add_argument("--pg-data", type=Path, metavar="DIR",
-                      help="start the embedded PostgreSQL of a `txnpipe run --pg-data DIR`")
+                      help="the embedded PostgreSQL of a `txnpipe run --pg-data DIR` (attached "
+                           "to while that run lasts)")  # fmt: skip
     stat.add_argument("--source", metavar="NAME", help="only this source")
     stat.add_argument("--json", action="store_true", help="machine-readable output")
     stat.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assign",
                       help="settings (detection_batch_rows counts the rows in files)")  # fmt: skip
 
-    rep = sub.add_parser("report", help="an HTML report of a finished run's folder")
-    rep.add_argument("--from", type=Path, required=True, dest="run_dir", metavar="RUN_DIR")
-    rep.add_argument("--out", type=Path, required=True, metavar="DIR")
+    rep = command("report", "an HTML report of a finished run's folder")
+    rep.add_argument("--from", type=Path, required=True, dest="run_dir", metavar="RUN_DIR",
+                     help="the folder a `txnpipe run --out` wrote")  # fmt: skip
+    rep.add_argument("--out", type=Path, required=True, metavar="DIR",
+                     help="where report.html is written")  # fmt: skip
     rep.add_argument("--top", type=int, default=10, metavar="N",
-                     help="merchants and customers listed per pattern (default: %(default)s)")  # fmt: skip
+                     help="merchants and customers listed per pattern")  # fmt: skip
     rep.add_argument("--source", metavar="NAME",
                      help="the stream to report on, when the run holds several")  # fmt: skip
     return parser
