@@ -166,3 +166,27 @@ def test_every_engine_meets_patid1s_thresholds_as_they_move(
                                            MOVING_SETTINGS.as_dict())  # fmt: skip
     assert [sorted(c for _, _, c, _ in point) for point in oracle] == [
         ["U2", "U4", "U5"], ["U3", "U6", "U7"]]  # fmt: skip
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_engine_meets_patid1s_weight_threshold_as_it_rises(
+    engine: engines.Engine, tmp_path: Path, database_url: str, s3_endpoint: str, bucket: str
+) -> None:
+    """Chunk 0: counts 5, 4, 3, 2, 1 (Tn = 2.5) and weights 1, 2, 4 + ε, 3, 5 (Tw = 3): U1
+    and U2 hold. Chunk 1 adds U6 (one transaction, weight 4) and U7 (14, weight 10): Tn
+    falls to 2.25, so the count threshold stays 3, and Tw rises to 4. U3, which chunk 1 does
+    not touch, newly holds with its weight exactly the new Tw + ε: the inline engine finds it
+    only in the band between the last weight threshold and the new one."""
+    counts = {"U1": 5, "U2": 4, "U3": 3, "U4": 2, "U5": 1, "U6": 1, "U7": 14}
+    rows = [f"{c},UM,100,M,{c.lower()}\n" for c, n in counts.items() for _ in range(n)]
+    weights = WEIGHTS + "".join(f"{c},{c.lower()},{w}\n" for c, w in (
+        ("U1", 1), ("U2", 2), ("U3", repr(4 + EPS)), ("U4", 3), ("U5", 5), ("U6", 4),
+        ("U7", 10)))  # fmt: skip
+    kit = engines.stream(tmp_path, "rising", SEED, rows, weights, s3_endpoint, bucket,
+                         database_url, MOVING_SETTINGS)  # fmt: skip
+    found = engine(kit)
+    assert found == {Detection(0, 1, "UM", "U1"), Detection(0, 1, "UM", "U2"),
+                     Detection(1, 1, "UM", "U3")}  # fmt: skip
+    oracle = reference_detections_by_point((SEED + "".join(rows)).encode(), weights.encode(),
+                                           MOVING_SETTINGS.as_dict())  # fmt: skip
+    assert [sorted(c for _, _, c, _ in point) for point in oracle] == [["U1", "U2"], ["U3"]]
