@@ -21,6 +21,7 @@ from typing import Any
 from constructs import Node
 
 from txnpipe.core import environment as ENV
+from txnpipe.core.streams import DEFAULT_INPUTS_PREFIX, InputPrefixes
 
 PREFIX = "txnpipe:"
 
@@ -29,10 +30,6 @@ CHUNKS_PREFIX = "chunks/"
 DETECTIONS_PREFIX = "detections/"
 REJECTS_PREFIX = "rejects/"
 GLUE_PREFIX = "glue/"
-# The two sub-prefixes of the inputs prefix (``inputs/`` by default): each function may read
-# only its own input, so the files must not share one folder.
-TRANSACTIONS_SUBPREFIX = "transactions/"
-IMPORTANCE_SUBPREFIX = "importance/"
 
 # SPEC section 6: the settings the core reads as TXNPIPE_<NAME> (integer ones first).
 INTEGER_SETTINGS = (
@@ -60,8 +57,6 @@ DETECTOR_SERVICE = "detector"
 # CHUNKER_ROLE, DETECTOR_ROLE); each function connects as its own, with an IAM token.
 CHUNKER_DB_USER = "txnpipe_chunker"
 DETECTOR_DB_USER = "txnpipe_detector"
-# The source name the core derives from the transactions key (txnpipe.core.keys.source_name).
-_SOURCE_NAME = re.compile(r"[\w][\w.-]*")
 
 UPGRADE_ENGINES = ("inline", "spark")
 GLUE_WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X", "G.025X")
@@ -74,9 +69,7 @@ DEFAULTS: dict[str, Any] = {
     "nag": True,
     "removalPolicy": "retain",
     "bucketName": None,
-    "inputsPrefix": "inputs/",
-    "transactionsKey": "inputs/transactions/bs140513_032310.csv",
-    "importanceKey": "inputs/importance/bsNET140513_032310.csv",
+    "inputsPrefix": DEFAULT_INPUTS_PREFIX,
     "vpcCidr": "10.42.0.0/16",
     "maxAzs": 2,
     "dbName": "txnpipe",
@@ -105,6 +98,15 @@ DEFAULTS: dict[str, Any] = {
     "alarmTopicArn": None,
     "localInvoke": False,
     "settings": {},
+}
+
+
+# Context keys of earlier versions, and what took their place.
+REMOVED: dict[str, str] = {
+    "transactionsKey": "no stream is fixed at deploy time: put a transactions file under "
+    "<inputsPrefix>transactions/ and it becomes a stream (docs/deploy.md, 'Run streams')",
+    "importanceKey": "a stream weighs with the newest file under <inputsPrefix>importance/ "
+    "when it starts (docs/deploy.md, 'Run streams')",
 }
 
 
@@ -197,8 +199,6 @@ class TxnPipeConfig:
     retain: bool = True
     bucket_name: str | None = None
     inputs_prefix: str = DEFAULTS["inputsPrefix"]
-    transactions_key: str = DEFAULTS["transactionsKey"]
-    importance_key: str = DEFAULTS["importanceKey"]
     vpc_cidr: str = DEFAULTS["vpcCidr"]
     max_azs: int = DEFAULTS["maxAzs"]
     db_name: str = DEFAULTS["dbName"]
@@ -236,11 +236,15 @@ class TxnPipeConfig:
     # -- reading --------------------------------------------------------------------------
     @classmethod
     def from_context(cls, node: Node) -> TxnPipeConfig:
-        return cls.from_mapping({name: node.try_get_context(_key(name)) for name in DEFAULTS})
+        given = {name: node.try_get_context(_key(name)) for name in (*DEFAULTS, *REMOVED)}
+        return cls.from_mapping({name: value for name, value in given.items()
+                                 if name in DEFAULTS or value is not None})  # fmt: skip
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> TxnPipeConfig:
         """Build from un-prefixed context names; missing or ``None`` values take the default."""
+        for name in sorted(set(raw) & set(REMOVED)):
+            raise ConfigError(f"context {_key(name)} is gone: {REMOVED[name]}")
         unknown = set(raw) - set(DEFAULTS)
         if unknown:
             raise ConfigError(
@@ -264,8 +268,6 @@ class TxnPipeConfig:
             retain=removal == "retain",
             bucket_name=_as_optional_str(get("bucketName")),
             inputs_prefix=str(get("inputsPrefix")).strip(),
-            transactions_key=str(get("transactionsKey")).strip(),
-            importance_key=str(get("importanceKey")).strip(),
             vpc_cidr=str(get("vpcCidr")).strip(),
             max_azs=_as_int("maxAzs", get("maxAzs"), minimum=2, maximum=6),
             db_name=str(get("dbName")).strip(),
@@ -340,19 +342,6 @@ class TxnPipeConfig:
             raise ConfigError(
                 f"context {_key('inputsPrefix')} overlaps an output prefix: {self.inputs_prefix!r}"
             )
-        for name, key, prefix in (
-            ("transactionsKey", self.transactions_key, self.transactions_prefix),
-            ("importanceKey", self.importance_key, self.importance_prefix),
-        ):
-            if not key.startswith(prefix) or key.endswith("/"):
-                raise ConfigError(
-                    f"context {_key(name)} must be an object key under {prefix!r}, got {key!r}"
-                )
-        if not _SOURCE_NAME.fullmatch(self.source) or not self.source.strip("."):
-            raise ConfigError(
-                f"context {_key('transactionsKey')} must name a file whose name (without "
-                f"extension) is letters, digits, '_', '-' or '.', got {self.transactions_key!r}"
-            )
         if self.upgrade_engine not in UPGRADE_ENGINES:
             raise ConfigError(
                 f"context {_key('upgradeEngine')} must be one of {', '.join(UPGRADE_ENGINES)}, "
@@ -392,25 +381,24 @@ class TxnPipeConfig:
 
     # -- derived --------------------------------------------------------------------------
     @property
+    def inputs(self) -> InputPrefixes:
+        return InputPrefixes(self.inputs_prefix)
+
+    @property
     def transactions_prefix(self) -> str:
-        """Where the transactions files live: only the chunker may read them."""
-        return self.inputs_prefix + TRANSACTIONS_SUBPREFIX
+        """Where the transactions files go, a stream each: only the chunker may read them."""
+        return self.inputs.transactions
 
     @property
     def importance_prefix(self) -> str:
-        """Where the importance files live: only the detector (and the Glue job) may read them."""
-        return self.inputs_prefix + IMPORTANCE_SUBPREFIX
+        """Where the importance files go: only the detector (and the Glue job) may read them;
+        the chunker lists their versions when it registers a stream."""
+        return self.inputs.importance
 
     @property
     def uses_glue(self) -> bool:
         """Only the ``spark`` engine deploys the Glue job, its role, key, rule and endpoint."""
         return self.upgrade_engine == "spark"
-
-    @property
-    def source(self) -> str:
-        """The stream's name: the transactions file's name without its extension (SPEC 3),
-        the ``source`` dimension of every metric."""
-        return self.transactions_key.rsplit("/", 1)[-1].rsplit(".", 1)[0]
 
     def powertools_env(self, service: str) -> dict[str, str]:
         """Powertools' settings for one function (the code defaults to the same values)."""

@@ -90,7 +90,6 @@ class Detector(Construct):
             **config.local_invoke_env,
             **config.settings_env,
             ENV.BUCKET: storage.bucket.bucket_name,
-            ENV.IMPORTANCE_KEY: config.importance_key,
             **database.client_environment(DETECTOR_DB_USER),
             ENV.UPGRADE_ENGINE: config.upgrade_engine,
             **({ENV.GLUE_JOB_NAME: heavy.job_name} if heavy is not None else {}),

@@ -237,7 +237,6 @@ class HeavyAggregation(Construct):
                 "--txnpipe_bucket": storage.bucket.bucket_name,
                 "--txnpipe_chunks_prefix": CHUNKS_PREFIX,
                 "--txnpipe_inputs_prefix": config.inputs_prefix,
-                "--txnpipe_importance_key": config.importance_key,
                 "--txnpipe_output_prefix": GLUE_PREFIX,
                 **{
                     "--" + name.lower(): value  # --txnpipe_<setting>

@@ -1,9 +1,12 @@
 """Monitoring: a CloudWatch dashboard of the pipeline and alarms on what needs a person.
 
 The functions log their metrics in embedded metric format (``txnpipe/aws/observability.py``):
-namespace ``txnpipe``, dimensions ``service`` (``chunker`` / ``detector``) and ``source``
-(the configured stream, ``txnpipe:transactionsKey`` without folder and extension). CloudWatch
-Logs extracts them from the functions' own log groups; no IAM permission beyond writing logs.
+namespace ``txnpipe``, dimensions ``service`` (``chunker`` / ``detector``) and ``source`` (a
+stream), and, for what the alarms watch, the same service's totals over every stream with
+the ``service`` dimension alone: streams come and go as files are put, the alarms are made
+once. The dashboard draws a line per stream (a ``SEARCH`` over the ``source`` dimension).
+CloudWatch Logs extracts them from the functions' own log groups; no IAM permission beyond
+writing logs.
 
 Alarms:
 
@@ -12,8 +15,10 @@ Alarms:
 - a chunk took more than 60 s from landing to being applied (``ChunkLagSeconds`` max), or a
   landed chunk has been waiting more than 60 s for a predecessor (``PendingChunkAgeSeconds``:
   an applied chunk's lag is only known once it is applied, so a lost event shows here first);
-- the chunker stopped advancing before the end of its stream: for 3 consecutive minutes (more
-  if the chunk interval is longer) it reported the stream active and wrote no chunk;
+- the chunker stopped advancing a stream before its end: for 3 consecutive minutes (more if
+  the chunk interval is longer) a live stream's tick wrote no chunk;
+- an input was refused (a put of a name that is already a stream, or of no valid name), or a
+  stream failed (its file is no transactions file, or no importance file was there);
 - the database runs short of storage or is pinned on CPU.
 
 Missing data never breaches: no datapoint means no invocation reported (no stream running,
@@ -96,18 +101,18 @@ class Monitoring(Construct):
         )
         self.lag_alarm = self._alarm(
             "ChunkLagHigh",
-            self.detector_metric("ChunkLagSeconds", cloudwatch.Stats.MAXIMUM),
+            self.total(DETECTOR_SERVICE, "ChunkLagSeconds", cloudwatch.Stats.MAXIMUM),
             threshold=LAG_THRESHOLD_SECONDS,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            description=f"txnpipe: a chunk of {config.source} took more than "
+            description="txnpipe: a chunk took more than "
             f"{LAG_THRESHOLD_SECONDS} s from landing in S3 to being applied",
         )
         self.pending_alarm = self._alarm(
             "ChunkWaitingTooLong",
-            self.detector_metric("PendingChunkAgeSeconds", cloudwatch.Stats.MAXIMUM),
+            self.total(DETECTOR_SERVICE, "PendingChunkAgeSeconds", cloudwatch.Stats.MAXIMUM),
             threshold=LAG_THRESHOLD_SECONDS,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            description=f"txnpipe: a chunk of {config.source} landed more than "
+            description="txnpipe: a chunk landed more than "
             f"{LAG_THRESHOLD_SECONDS} s ago and still waits for a predecessor (a lost or failed "
             "event? see the dead-letter queue, or redeliver the missing chunk's event)",
         )
@@ -118,25 +123,31 @@ class Monitoring(Construct):
         )
         self.chunk_interval_seconds = interval
         minutes = stall_minutes(interval)
-        self.chunker_stalled = cloudwatch.MathExpression(
-            expression="IF(active >= 1 AND written == 0, 1, 0)",
-            using_metrics={
-                "active": self.chunker_metric("StreamActive", cloudwatch.Stats.MAXIMUM),
-                "written": self.chunker_metric("ChunksWritten", cloudwatch.Stats.SUM),
-            },
-            label="chunker active without writing (1 = stalled minute)",
-            period=ONE_MINUTE,
-        )
         self.stalled_alarm = self._alarm(
             "ChunkerStalled",
-            self.chunker_stalled,
+            self.total(CHUNKER_SERVICE, "StreamsStalled", cloudwatch.Stats.MINIMUM),
             threshold=1,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=minutes,
             datapoints_to_alarm=minutes,
-            description=f"txnpipe: the chunker of {config.source} wrote no chunk for {minutes} "
-            "minutes before the end of its stream (lock held by another session? see "
-            "the chunker's logs: busy=true)",
+            description=f"txnpipe: the chunker wrote no chunk of a live stream for {minutes} "
+            "minutes (lock held by another session? see the chunker's logs: busy=true)",
+        )
+        self.refused_alarm = self._alarm(
+            "InputRefused",
+            self.total(CHUNKER_SERVICE, "StreamsRefused", cloudwatch.Stats.SUM),
+            threshold=1,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            description="txnpipe: an input put was refused and changed nothing (its name is a "
+            "stream already, or no valid source name): txnpipe status lists the refusals",
+        )
+        self.failed_alarm = self._alarm(
+            "StreamFailed",
+            self.total(CHUNKER_SERVICE, "StreamsFailed", cloudwatch.Stats.SUM),
+            threshold=1,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            description="txnpipe: a stream failed (no transactions file, or no importance "
+            "file): txnpipe status shows the reason",
         )
         self._alarm(
             "DatabaseFreeStorageLow",
@@ -167,27 +178,37 @@ class Monitoring(Construct):
         self.dashboard = self._dashboard(dead_letter_queue, chunker, detector)
 
     # -- metrics ----------------------------------------------------------------------------
-    def _metric(
-        self, service: str, name: str, statistic: str, label: str | None
-    ) -> cloudwatch.Metric:
+    @staticmethod
+    def total(service: str, name: str, statistic: str,
+              label: str | None = None) -> cloudwatch.Metric:  # fmt: skip
+        """A service's metric over every stream (the ``service`` dimension alone)."""
         return cloudwatch.Metric(
             namespace=METRICS_NAMESPACE,
             metric_name=name,
-            dimensions_map={"service": service, "source": self.config.source},
+            dimensions_map={"service": service},
             statistic=statistic,
             period=ONE_MINUTE,
             label=label,
         )
 
-    def chunker_metric(
-        self, name: str, statistic: str, label: str | None = None
-    ) -> cloudwatch.Metric:
-        return self._metric(CHUNKER_SERVICE, name, statistic, label)
+    @staticmethod
+    def per_stream(service: str, name: str, statistic: str,
+                   label: str) -> cloudwatch.MathExpression:  # fmt: skip
+        """A line per stream: every ``source`` the service has reported the metric for."""
+        query = (f"{{{METRICS_NAMESPACE},service,source}} service=\"{service}\" "
+                 f"MetricName=\"{name}\"")  # fmt: skip
+        return cloudwatch.MathExpression(
+            expression=f"SEARCH('{query}', '{statistic}', 60)",
+            using_metrics={},
+            label=label,
+            period=ONE_MINUTE,
+        )
 
-    def detector_metric(
-        self, name: str, statistic: str, label: str | None = None
-    ) -> cloudwatch.Metric:
-        return self._metric(DETECTOR_SERVICE, name, statistic, label)
+    def chunker_metric(self, name: str, statistic: str, label: str) -> cloudwatch.MathExpression:
+        return self.per_stream(CHUNKER_SERVICE, name, statistic, label)
+
+    def detector_metric(self, name: str, statistic: str, label: str) -> cloudwatch.MathExpression:
+        return self.per_stream(DETECTOR_SERVICE, name, statistic, label)
 
     # -- dashboard --------------------------------------------------------------------------
     def _dashboard(
@@ -208,20 +229,20 @@ class Monitoring(Construct):
         )
         dashboard.add_widgets(
             cloudwatch.TextWidget(
-                markdown=f"# txnpipe: `{self.config.source}`\n"
-                f"Chunker (mechanism X) writes a chunk every {self.chunk_interval_seconds:g} s; "
-                "the detector (mechanism Y) applies each in order. Metrics per minute, "
-                f"namespace `{METRICS_NAMESPACE}`, dimensions `service` and `source`.",
+                markdown=f"# txnpipe: `{self.config.stack_name}`, every stream\n"
+                "A file put under `inputs/transactions/` is a stream. The chunker (mechanism "
+                f"X) writes a chunk of each every {self.chunk_interval_seconds:g} s; the "
+                "detector (mechanism Y) applies each in order. Metrics per minute, namespace "
+                f"`{METRICS_NAMESPACE}`, a line per stream (dimension `source`).",
                 width=24,
                 height=2,
             )
         )
         dashboard.add_widgets(
             cloudwatch.GraphWidget(
-                title="Chunker: chunks written / stream active",
+                title="Chunker: chunks written / live streams",
                 left=[self.chunker_metric("ChunksWritten", sum_, "chunks written")],
-                right=[self.chunker_metric("StreamActive", max_, "stream active")],
-                right_y_axis=cloudwatch.YAxisProps(min=0, max=1),
+                right=[self.total(CHUNKER_SERVICE, "StreamsActive", max_, "live streams")],
                 width=8,
             ),
             cloudwatch.GraphWidget(
@@ -230,8 +251,11 @@ class Monitoring(Construct):
                 width=8,
             ),
             cloudwatch.GraphWidget(
-                title="Chunker: stalled minutes / busy ticks",
-                left=[self.chunker_stalled],
+                title="Streams: stalled, registered, refused, failed",
+                left=[self.total(CHUNKER_SERVICE, "StreamsStalled", max_, "stalled"),
+                      self.total(CHUNKER_SERVICE, "StreamsRegistered", sum_, "registered"),
+                      self.total(CHUNKER_SERVICE, "StreamsRefused", sum_, "refused"),
+                      self.total(CHUNKER_SERVICE, "StreamsFailed", sum_, "failed")],
                 right=[self.chunker_metric("Busy", sum_, "busy ticks (lock held elsewhere)")],
                 width=8,
             ),

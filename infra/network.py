@@ -40,7 +40,8 @@ HTTPS_PORT = 443
 # Where the VPC flow logs land in the log bucket.
 FLOW_LOGS_PREFIX = "vpc-flow-logs/"
 # Everything the functions may do in S3 (their roles narrow it further, per prefix).
-S3_ENDPOINT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:ListBucket")
+S3_ENDPOINT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:ListBucket",
+                       "s3:ListBucketVersions")  # fmt: skip
 # What the RDS Proxy and the migrator need of a secret.
 SECRET_READ_ACTIONS = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
 # aws-cdk-lib's placeholder egress rule that matches no traffic (no host has this address,

@@ -17,6 +17,7 @@ from txnpipe.core.events import chunk_refs
 from txnpipe.core.keys import chunk_key, manifest_key, source_name
 from txnpipe.core.ports import Fault, no_fault
 from txnpipe.core.settings import Settings
+from txnpipe.core.streams import InputPrefixes, register_input
 from txnpipe.local import services
 
 
@@ -59,6 +60,14 @@ class Kit:
         settings = replace(settings, chunk_interval_seconds=0.0)
         return cls(store, database_url, settings, source_name(transactions.name),
                    input_key, importance_key)  # fmt: skip
+
+    def register(self) -> None:
+        """Register the stream as its input's put event does (the deployed detector reads
+        its importance file from the registry)."""
+        with postgres.connect(self.database_url) as conn:
+            registration = register_input(self.store, postgres.PgStreamRegistry(conn),
+                                          self.input_key, None, InputPrefixes())  # fmt: skip
+        assert registration.outcome == "registered", registration
 
     def write_all_chunks(self, fault: Fault = no_fault) -> int:
         with postgres.connect(self.database_url) as conn:

@@ -87,15 +87,19 @@ def test_each_lambda_bundle_runs_its_handler_on_its_own(
     env = {
         "PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path),
         "TXNPIPE_DATABASE_URL": database_url, "TXNPIPE_S3_ENDPOINT": s3_endpoint,
-        "TXNPIPE_BUCKET": bucket, "TXNPIPE_TRANSACTIONS_KEY": kit.input_key,
-        "TXNPIPE_IMPORTANCE_KEY": kit.importance_key, "TXNPIPE_RUN_SECONDS": "0",
+        "TXNPIPE_BUCKET": bucket, "TXNPIPE_RUN_SECONDS": "0",
         "AWS_ACCESS_KEY_ID": services.LOCAL_KEY, "AWS_SECRET_ACCESS_KEY": services.LOCAL_KEY,
         "AWS_DEFAULT_REGION": services.REGION,
         **{f"TXNPIPE_{k.upper()}": str(v) for k, v in kit.settings.as_dict().items()},
     }  # fmt: skip
     chunker = _bundle("chunker", tmp_path / "chunker", bundling.read_requirements())
+    put = json.loads((REPO / "events" / "chunker_s3_put_transactions.json").read_text())
+    put["Records"][0]["s3"]["object"]["versionId"] = "null"  # the test bucket keeps none
+    put["Records"][0]["s3"]["object"]["eTag"] = kit.store.version(kit.input_key).etag
     schedule = json.loads((REPO / "events" / "chunker_schedule.json").read_text())
-    (ticked,) = _invoke(chunker, runtime, [schedule], env)
+    registered, ticks = _invoke(chunker, runtime, [put, schedule], env)
+    assert registered == {"registered": [kit.source], "refused": []}
+    (ticked,) = ticks["streams"]  # type: ignore[index]
     assert ticked["done"] and ticked["written"]
     detector = _bundle("detector", tmp_path / "detector", bundling.detector_requirements("inline"))
     keys = [chunk_key(kit.source, k) for k in ticked["written"]] + [manifest_key(kit.source)]  # type: ignore[union-attr]

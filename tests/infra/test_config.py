@@ -10,14 +10,14 @@ from infra.config import (
     CHUNKER_DB_USER,
     DEFAULTS,
     DETECTOR_DB_USER,
-    IMPORTANCE_SUBPREFIX,
+    REMOVED,
     SETTING_NAMES,
-    TRANSACTIONS_SUBPREFIX,
     ConfigError,
     TxnPipeConfig,
     parse_settings,
 )
 from tests.infra.synth import REPO, cdk_json_context
+from txnpipe.core.streams import IMPORTANCE_SUBPREFIX, TRANSACTIONS_SUBPREFIX
 
 
 def test_defaults() -> None:
@@ -25,8 +25,6 @@ def test_defaults() -> None:
     assert config.stack_name == "TxnPipe"
     assert config.environment is None
     assert config.retain and config.nag
-    assert config.transactions_key == "inputs/transactions/bs140513_032310.csv"
-    assert config.importance_key == "inputs/importance/bsNET140513_032310.csv"
     assert config.transactions_prefix == "inputs/transactions/"
     assert config.importance_prefix == "inputs/importance/"
     assert config.glue_job_name == "TxnPipe-upgrade-percentiles"
@@ -79,14 +77,9 @@ def test_bad_settings(settings: object, message: str) -> None:
     [
         ({"removalPolicy": "snapshot"}, "removalPolicy"),
         ({"upgradeEngine": "duckdb"}, "upgradeEngine"),
-        ({"transactionsKey": "data/x.csv"}, "transactionsKey"),
-        # each input under its own sub-prefix: the functions may read only their own
-        ({"transactionsKey": "inputs/bs140513_032310.csv"}, "transactionsKey"),
-        ({"transactionsKey": "inputs/importance/x.csv"}, "transactionsKey"),
-        ({"transactionsKey": "inputs/transactions/"}, "transactionsKey"),
-        ({"importanceKey": "inputs/bsNET140513_032310.csv"}, "importanceKey"),
-        ({"importanceKey": "inputs/transactions/bsNET140513_032310.csv"}, "importanceKey"),
-        ({"importanceKey": "inputs/importance/"}, "importanceKey"),
+        # no stream is fixed at deploy time: the keys of earlier versions say what replaced them
+        ({"transactionsKey": "inputs/transactions/x.csv"}, "transactionsKey is gone: no stream"),
+        ({"importanceKey": "inputs/importance/x.csv"}, "importanceKey is gone: a stream weighs"),
         ({"inputsPrefix": "chunks/"}, "overlaps"),
         ({"runSeconds": 65}, "chunkerTimeoutSeconds"),
         ({"chunkerReservedConcurrency": 2}, "chunkerReservedConcurrency"),
@@ -105,30 +98,18 @@ def test_bad_context(raw: dict, message: str) -> None:
 
 
 def test_input_sub_prefixes_follow_the_inputs_prefix() -> None:
-    config = TxnPipeConfig.from_mapping(
-        {
-            "inputsPrefix": "incoming/",
-            "transactionsKey": "incoming/transactions/2026/bs.csv",
-            "importanceKey": "incoming/importance/bsNET.csv",
-        }
-    )
+    config = TxnPipeConfig.from_mapping({"inputsPrefix": "incoming/"})
     assert config.transactions_prefix == "incoming/transactions/"
     assert config.importance_prefix == "incoming/importance/"
-    assert config.source == "bs"
     assert (TRANSACTIONS_SUBPREFIX, IMPORTANCE_SUBPREFIX) == ("transactions/", "importance/")
-    with pytest.raises(ConfigError, match="incoming/importance/"):
-        TxnPipeConfig.from_mapping(
-            {"inputsPrefix": "incoming/", "transactionsKey": "incoming/transactions/bs.csv"}
-        )  # the default importance key is under inputs/, not incoming/
 
 
-def test_cdk_json_keys_lie_under_their_sub_prefixes() -> None:
+def test_cdk_json_fixes_no_stream() -> None:
     context = cdk_json_context()
-    config = TxnPipeConfig.from_mapping(
+    assert not set(REMOVED) & {k.removeprefix("txnpipe:") for k in context}
+    TxnPipeConfig.from_mapping(
         {k.removeprefix("txnpipe:"): v for k, v in context.items() if k.startswith("txnpipe:")}
     )
-    assert config.transactions_key == DEFAULTS["transactionsKey"]
-    assert config.importance_key == DEFAULTS["importanceKey"]
 
 
 def test_db_user_names_match_the_core() -> None:

@@ -12,8 +12,7 @@ OVERRIDES = {
     "region": "ap-south-1",
     "removalPolicy": "destroy",
     "bucketName": "txnpipe-dev-data-example",
-    "transactionsKey": "inputs/transactions/transactions.csv",
-    "importanceKey": "inputs/importance/CustomerImportance.csv",
+    "inputsPrefix": "incoming/",
     "upgradeEngine": "spark",
     "scheduleEnabled": "false",
     "localInvoke": True,
@@ -54,11 +53,7 @@ def test_settings_and_keys_reach_the_functions(custom: Synth) -> None:
     }
     for env in (chunker["Environment"]["Variables"], detector["Environment"]["Variables"]):
         assert settings.items() <= env.items()
-        assert env["TXNPIPE_IMPORTANCE_KEY"] == "inputs/importance/CustomerImportance.csv"
-    assert (
-        chunker["Environment"]["Variables"]["TXNPIPE_TRANSACTIONS_KEY"]
-        == "inputs/transactions/transactions.csv"
-    )
+    assert chunker["Environment"]["Variables"]["TXNPIPE_INPUTS_PREFIX"] == "incoming/"
     assert chunker["Environment"]["Variables"]["TXNPIPE_RUN_SECONDS"] == "55"
     assert chunker["Timeout"] == 80
     assert "ReservedConcurrentExecutions" not in chunker

@@ -125,20 +125,29 @@ def test_sweep_event_is_a_sweep_in_the_core() -> None:
     assert not events.is_sweep(json.loads((EVENTS / "detector_glue_state_change.json").read_text()))
 
 
-def test_s3_put_event_is_a_chunk_under_the_notified_prefix(default_synth: Synth) -> None:
-    event = json.loads((EVENTS / "detector_s3_put.json").read_text())
+@pytest.mark.parametrize(
+    "event_file, key, function",
+    [
+        ("detector_s3_put.json", "chunks/bs140513_032310/chunk_000000.csv", "DetectorFunction"),
+        ("chunker_s3_put_transactions.json", "inputs/transactions/bs140513_032310.csv",
+         "ChunkerFunction"),
+        ("chunker_s3_put_importance.json", "inputs/importance/bsNET140513_032310.csv",
+         "ChunkerFunction"),
+    ],
+)  # fmt: skip
+def test_each_s3_put_event_is_one_the_stack_sends_its_function(
+    default_synth: Synth, event_file: str, key: str, function: str
+) -> None:
+    event = json.loads((EVENTS / event_file).read_text())
     (record,) = event["Records"]
     assert record["eventSource"] == "aws:s3"
     assert record["eventName"] == "ObjectCreated:Put"
     assert record["s3"]["bucket"]["name"] == "txnpipe-local"
-    key = unquote_plus(record["s3"]["object"]["key"])  # S3 sends keys URL-encoded
-    assert key == "chunks/bs140513_032310/chunk_000000.csv"
+    assert unquote_plus(record["s3"]["object"]["key"]) == key  # S3 sends keys URL-encoded
     (notification,) = default_synth.of_type("Custom::S3BucketNotifications").values()
-    (config,) = notification["Properties"]["NotificationConfiguration"][
-        "LambdaFunctionConfigurations"
-    ]
-    (rule,) = config["Filter"]["Key"]["FilterRules"]
-    assert key.startswith(rule["Value"])
+    configs = notification["Properties"]["NotificationConfiguration"]["LambdaFunctionConfigurations"]
+    (config,) = [c for c in configs if key.startswith(c["Filter"]["Key"]["FilterRules"][0]["Value"])]
+    assert config["LambdaFunctionArn"] == {"Fn::GetAtt": [function, "Arn"]}
     assert f"s3:{record['eventName']}".startswith(config["Events"][0].removesuffix("*"))
 
 

@@ -1,8 +1,11 @@
-"""The dashboard and the alarms on the functions' EMF metrics (namespace txnpipe, service, source)."""
+"""The dashboard and the alarms on the functions' EMF metrics: a line per stream (namespace
+txnpipe, dimensions service and source) on the dashboard, the services' totals over every
+stream (dimension service alone) under the alarms, since streams come and go."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -17,9 +20,6 @@ from infra.config import (
 from infra.monitoring import stall_minutes
 from tests.infra.synth import Synth
 
-SOURCE = "bs140513_032310"  # cdk.json's transactions key, without folder and extension
-
-
 def alarm(synth: Synth, name: str) -> dict[str, Any]:
     """The properties of the alarm whose construct id is ``name``."""
     found = [
@@ -32,7 +32,8 @@ def alarm(synth: Synth, name: str) -> dict[str, Any]:
 
 
 def dims(service: str) -> list[dict[str, str]]:
-    return [{"Name": "service", "Value": service}, {"Name": "source", "Value": SOURCE}]
+    """The totals' dimensions: no stream is fixed at deploy time."""
+    return [{"Name": "service", "Value": service}]
 
 
 def dashboard_body(synth: Synth) -> dict[str, Any]:
@@ -44,16 +45,25 @@ def dashboard_body(synth: Synth) -> dict[str, Any]:
     return json.loads(body)
 
 
+_SEARCH = re.compile(r"SEARCH\('\{txnpipe,service,source\} service=\"(\w+)\" "
+                     r"MetricName=\"(\w+)\"', '(\w+)', 60\)")
+
+
 def dashboard_metrics(synth: Synth) -> set[tuple[str, str, str, str]]:
-    """(namespace, metric, service, stat) of every plain metric line of the dashboard
-    (CloudWatch graphs the average when a line names no statistic, so CDK leaves it out)."""
+    """(kind, metric, service, stat) of every txnpipe line of the dashboard: kind "stream"
+    for a SEARCH that draws a line per source, "total" for a service's total (CloudWatch
+    graphs the average when a line names no statistic, so CDK leaves it out)."""
     found = set()
     for widget in dashboard_body(synth)["widgets"]:
         for line in widget.get("properties", {}).get("metrics", []):
-            if isinstance(line[0], str) and line[0] == METRICS_NAMESPACE:
+            if isinstance(line[0], dict) and "expression" in line[0]:
+                match = _SEARCH.fullmatch(line[0]["expression"])
+                assert match, line
+                found.add(("stream", match[2], match[1], match[3]))
+            elif isinstance(line[0], str) and line[0] == METRICS_NAMESPACE:
                 names = dict(zip(line[2:-1:2], line[3:-1:2]))
-                assert names["source"] == SOURCE
-                found.add((line[0], line[1], names["service"], line[-1].get("stat", "Average")))
+                assert set(names) == {"service"}
+                found.add(("total", line[1], names["service"], line[-1].get("stat", "Average")))
     return found
 
 
@@ -66,28 +76,6 @@ def test_names_match_the_code() -> None:
     assert CHUNKER_SERVICE == observability.CHUNKER_SERVICE
     assert DETECTOR_SERVICE == observability.DETECTOR_SERVICE
     assert observability.SOURCE_DIMENSION == "source"
-
-
-@pytest.mark.parametrize(
-    "key",
-    [
-        "inputs/transactions/bs140513_032310.csv",
-        "inputs/transactions/a/b/transactions.v2.csv",
-        "inputs/transactions/plain",
-    ],
-)
-def test_source_dimension_is_the_core_source_name(key: str) -> None:
-    keys = pytest.importorskip("txnpipe.core.keys")
-    assert TxnPipeConfig.from_mapping({"transactionsKey": key}).source == keys.source_name(key)
-
-
-@pytest.mark.parametrize(
-    "key",
-    ["inputs/transactions/.csv", "inputs/transactions/bad name.csv", "inputs/transactions/x$.csv"],
-)
-def test_a_key_without_a_usable_source_name_is_refused(key: str) -> None:
-    with pytest.raises(ConfigError, match="transactionsKey"):
-        TxnPipeConfig.from_mapping({"transactionsKey": key})
 
 
 def test_functions_get_the_powertools_settings(default_synth: Synth) -> None:
@@ -116,7 +104,7 @@ def test_dashboard_shows_every_metric_the_code_emits(default_synth: Synth) -> No
     (dashboard,) = default_synth.of_type("AWS::CloudWatch::Dashboard").values()
     assert dashboard["Properties"]["DashboardName"] == "TxnPipe"
     shown = dashboard_metrics(default_synth)
-    names = {(service, metric) for _, metric, service, _ in shown}
+    per_stream = {(service, metric) for kind, metric, service, _ in shown if kind == "stream"}
     observability = pytest.importorskip("txnpipe.aws.observability")
     emitted = {
         (CHUNKER_SERVICE, m.name) for m in observability.chunker_metrics(1, 1, False, False)
@@ -124,10 +112,12 @@ def test_dashboard_shows_every_metric_the_code_emits(default_synth: Synth) -> No
         (DETECTOR_SERVICE, m.name)
         for m in observability.detector_metrics(observability.AppliedStats(), 0, 1.0)
     }
-    assert (
-        emitted - {(DETECTOR_SERVICE, "DetectionFiles"), (DETECTOR_SERVICE, "Detections")} <= names
-    )
-    assert names <= emitted
+    not_drawn = {(DETECTOR_SERVICE, "DetectionFiles"), (DETECTOR_SERVICE, "Detections"),
+                 (CHUNKER_SERVICE, "StreamActive")}  # the live streams are drawn as a total
+    assert emitted - not_drawn <= per_stream <= emitted
+    totals = {(service, metric) for kind, metric, service, _ in shown if kind == "total"}
+    assert totals == {(CHUNKER_SERVICE, m) for m in (
+        "StreamsActive", "StreamsStalled", "StreamsRegistered", "StreamsRefused", "StreamsFailed")}
 
 
 @pytest.mark.parametrize(
@@ -135,7 +125,6 @@ def test_dashboard_shows_every_metric_the_code_emits(default_synth: Synth) -> No
     [
         ("ChunksWritten", CHUNKER_SERVICE, "Sum"),
         ("Records", CHUNKER_SERVICE, "Sum"),
-        ("StreamActive", CHUNKER_SERVICE, "Maximum"),
         ("ChunksApplied", DETECTOR_SERVICE, "Sum"),
         ("Records", DETECTOR_SERVICE, "Sum"),
         ("Rejects", DETECTOR_SERVICE, "Sum"),
@@ -150,14 +139,14 @@ def test_dashboard_shows_every_metric_the_code_emits(default_synth: Synth) -> No
     ],
 )
 def test_dashboard_widget(default_synth: Synth, metric: str, service: str, stat: str) -> None:
-    assert (METRICS_NAMESPACE, metric, service, stat) in dashboard_metrics(default_synth)
+    assert ("stream", metric, service, stat) in dashboard_metrics(default_synth)
 
 
 def test_dashboard_periods_are_one_minute_and_lag_has_the_alarm_line(default_synth: Synth) -> None:
     widgets = dashboard_body(default_synth)["widgets"]
     for widget in widgets:
         for line in widget.get("properties", {}).get("metrics", []):
-            assert line[-1]["period"] == 60, line
+            assert line[-1].get("period", 60) == 60, line
     (lag,) = [w for w in widgets if w["properties"].get("title", "").startswith("Chunk lag")]
     assert lag["properties"]["annotations"]["horizontal"][0]["value"] == 60
     (status,) = [w for w in widgets if w["type"] == "alarm"]
@@ -171,7 +160,7 @@ def test_dashboard_periods_are_one_minute_and_lag_has_the_alarm_line(default_syn
 
 def test_every_alarm_treats_missing_data_as_not_breaching(default_synth: Synth) -> None:
     alarms = default_synth.of_type("AWS::CloudWatch::Alarm")
-    assert len(alarms) == 8
+    assert len(alarms) == 10
     for resource in alarms.values():
         assert resource["Properties"]["TreatMissingData"] == "notBreaching"
 
@@ -212,28 +201,28 @@ def test_waiting_chunk_alarm(default_synth: Synth) -> None:
     assert props["ComparisonOperator"] == "GreaterThanThreshold"
 
 
-def test_chunker_stalled_alarm_is_metric_math(default_synth: Synth) -> None:
+def test_chunker_stalled_alarm_counts_live_streams_a_tick_wrote_nothing_for(
+    default_synth: Synth,
+) -> None:
     props = alarm(default_synth, "ChunkerStalled")
-    assert "MetricName" not in props
-    by_id = {m["Id"]: m for m in props["Metrics"]}
-    (expression,) = [m for m in props["Metrics"] if "Expression" in m]
-    assert expression["Expression"] == "IF(active >= 1 AND written == 0, 1, 0)"
-    assert expression["ReturnData"] is True
-    for metric_id, name, stat in (
-        ("active", "StreamActive", "Maximum"),
-        ("written", "ChunksWritten", "Sum"),
-    ):
-        stat_props = by_id[metric_id]["MetricStat"]
-        assert stat_props["Metric"] == {
-            "Namespace": METRICS_NAMESPACE,
-            "MetricName": name,
-            "Dimensions": dims(CHUNKER_SERVICE),
-        }
-        assert (stat_props["Stat"], stat_props["Period"]) == (stat, 60)
-        assert by_id[metric_id]["ReturnData"] is False
+    assert (props["Namespace"], props["MetricName"]) == (METRICS_NAMESPACE, "StreamsStalled")
+    assert props["Dimensions"] == dims(CHUNKER_SERVICE)
+    # a stalled stream in every tick of 3 consecutive minutes (one tick a minute)
+    assert (props["Statistic"], props["Period"], props["Threshold"]) == ("Minimum", 60, 1)
     assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
-    assert props["Threshold"] == 1
-    assert props["EvaluationPeriods"] == props["DatapointsToAlarm"] == 3  # 3 consecutive minutes
+    assert props["EvaluationPeriods"] == props["DatapointsToAlarm"] == 3
+
+
+@pytest.mark.parametrize("name, metric", [("InputRefused", "StreamsRefused"),
+                                          ("StreamFailed", "StreamsFailed")])  # fmt: skip
+def test_a_refused_put_and_a_failed_stream_alarm(default_synth: Synth, name: str,
+                                                 metric: str) -> None:  # fmt: skip
+    props = alarm(default_synth, name)
+    assert (props["Namespace"], props["MetricName"]) == (METRICS_NAMESPACE, metric)
+    assert props["Dimensions"] == dims(CHUNKER_SERVICE)
+    assert (props["Statistic"], props["Period"], props["Threshold"]) == ("Sum", 60, 1)
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert props["EvaluationPeriods"] == 1
 
 
 def test_stall_window_grows_with_a_long_chunk_interval() -> None:

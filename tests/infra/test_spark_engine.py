@@ -78,7 +78,8 @@ def test_glue_job(spark_synth: Synth) -> None:
     assert staged.read_bytes() == (REPO / "glue_jobs" / "upgrade_percentiles.py").read_bytes()
     args = props["DefaultArguments"]
     assert args["--txnpipe_output_prefix"] == "glue/"
-    assert args["--txnpipe_importance_key"] == "inputs/importance/bsNET140513_032310.csv"
+    # each run names its stream's importance file: none is fixed at deploy time
+    assert "--txnpipe_importance_key" not in args
     assert "GlueJobName" in spark_synth.template_json["Outputs"]
 
 

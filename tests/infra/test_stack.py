@@ -95,17 +95,32 @@ def test_data_bucket_is_private_encrypted_versioned_and_logged(default_synth: Sy
     assert "BucketName" not in props
 
 
-def test_only_chunks_prefix_notifies_the_detector(default_synth: Synth) -> None:
+def test_chunks_notify_the_detector_and_inputs_the_chunker(default_synth: Synth) -> None:
+    """Streams as data: any file put under inputs/transactions/ is a stream, so the chunker
+    hears of every put there (and of importance files); the detector of chunks only."""
     notifications = default_synth.of_type("Custom::S3BucketNotifications")
     assert len(notifications) == 1
     config = next(iter(notifications.values()))["Properties"]["NotificationConfiguration"]
     assert set(config) == {"LambdaFunctionConfigurations"}
-    (lambda_config,) = config["LambdaFunctionConfigurations"]
-    assert lambda_config["Events"] == ["s3:ObjectCreated:*"]
-    assert lambda_config["Filter"] == {
-        "Key": {"FilterRules": [{"Name": "prefix", "Value": "chunks/"}]}
+    targets = {}
+    for entry in config["LambdaFunctionConfigurations"]:
+        assert entry["Events"] == ["s3:ObjectCreated:*"]
+        ((rule,),) = [entry["Filter"]["Key"]["FilterRules"]]
+        assert rule["Name"] == "prefix"
+        targets[rule["Value"]] = entry["LambdaFunctionArn"]
+    assert targets == {
+        "chunks/": get_att("DetectorFunction", "Arn"),
+        "inputs/transactions/": get_att("ChunkerFunction", "Arn"),
+        "inputs/importance/": get_att("ChunkerFunction", "Arn"),
     }
-    assert lambda_config["LambdaFunctionArn"] == get_att("DetectorFunction", "Arn")
+
+
+def test_no_function_carries_a_fixed_transactions_key(default_synth: Synth) -> None:
+    template = json.dumps(default_synth.template_json)
+    assert "bs140513_032310" not in template and "bsNET140513_032310" not in template
+    for function in ("ChunkerFunction", "DetectorFunction"):
+        env = default_synth.resources[function]["Properties"]["Environment"]["Variables"]
+        assert not [name for name in env if name.endswith("_KEY")]
 
 
 # -- Lambdas ------------------------------------------------------------------------------
@@ -115,7 +130,6 @@ def common_env(synth: Synth, db_user: str) -> dict[str, Any]:
     database = synth.stack.database
     return {
         "TXNPIPE_BUCKET": ref(logical_id(synth, synth.stack.storage.bucket)),
-        "TXNPIPE_IMPORTANCE_KEY": "inputs/importance/bsNET140513_032310.csv",
         # IAM authentication to the proxy as the function's own role; no secret ARN
         "TXNPIPE_DB_HOST": get_att(logical_id(synth, database.proxy), "Endpoint"),
         "TXNPIPE_DB_PORT": "5432",
@@ -130,7 +144,7 @@ def test_chunker_function(default_synth: Synth) -> None:
     props = default_synth.resources["ChunkerFunction"]["Properties"]
     assert props["Environment"]["Variables"] == {
         **common_env(default_synth, "txnpipe_chunker"),
-        "TXNPIPE_TRANSACTIONS_KEY": "inputs/transactions/bs140513_032310.csv",
+        "TXNPIPE_INPUTS_PREFIX": "inputs/",
         "TXNPIPE_RUN_SECONDS": "50",
         "POWERTOOLS_SERVICE_NAME": "chunker",
         "POWERTOOLS_METRICS_NAMESPACE": "txnpipe",
@@ -374,7 +388,9 @@ def test_chunker_permissions(default_synth: Synth) -> None:
         "Resource": objects_arn(bucket, "chunks/"),
     }
     s3_actions = {a for s in found for a in as_list(s["Action"]) if a.startswith("s3:")}
-    assert s3_actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"}
+    # listing: inputs/transactions/ (puts whose event was lost), inputs/importance/ versions
+    assert s3_actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject",
+                          "s3:ListBucket", "s3:ListBucketVersions"}  # fmt: skip
     assert not any(a.startswith("glue:") for s in found for a in as_list(s["Action"]))
     assert_reads_no_secret(found)
 

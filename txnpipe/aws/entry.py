@@ -24,20 +24,27 @@ from txnpipe.aws import observability as obs
 from txnpipe.aws.glue import GlueUpgradeEngine
 from txnpipe.aws.s3store import S3Store
 from txnpipe.core import environment as ENV
-from txnpipe.core.chunker import run_tick
+from txnpipe.core.chunker import tick_streams
 from txnpipe.core.detector import Detector
 from txnpipe.core.errors import TxnpipeError
-from txnpipe.core.events import chunk_refs, is_job_state_change, is_sweep
-from txnpipe.core.keys import CHUNKS_PREFIX, source_name
+from txnpipe.core.events import chunk_refs, is_job_state_change, is_sweep, s3_puts
+from txnpipe.core.keys import CHUNKS_PREFIX
 from txnpipe.core.ports import UpgradeEngine
 from txnpipe.core.settings import Settings
+from txnpipe.core.streams import (
+    DEFAULT_INPUTS_PREFIX,
+    InputPrefixes,
+    discover_inputs,
+    is_importance_key,
+    is_transactions_key,
+    register_input,
+)
 
 
 @dataclass(frozen=True)
 class Config:
     bucket: str
-    importance_key: str
-    transactions_key: str | None
+    inputs: InputPrefixes
     run_seconds: float
     s3_endpoint: str | None
     upgrade_engine: str = "inline"
@@ -53,10 +60,9 @@ class Config:
 
         return cls(
             bucket=need(ENV.BUCKET),
-            importance_key=need(ENV.IMPORTANCE_KEY),
-            transactions_key=env.get(ENV.TRANSACTIONS_KEY) or None,
+            inputs=InputPrefixes(env.get(ENV.INPUTS_PREFIX) or DEFAULT_INPUTS_PREFIX),
             run_seconds=float(env.get(ENV.RUN_SECONDS, "50")),
-            s3_endpoint=env.get("TXNPIPE_S3_ENDPOINT") or None,
+            s3_endpoint=env.get(ENV.S3_ENDPOINT) or None,
             upgrade_engine=env.get(ENV.UPGRADE_ENGINE, "inline").strip() or "inline",
             glue_job_name=env.get(ENV.GLUE_JOB_NAME) or None,
         )
@@ -142,26 +148,33 @@ def _open(role: str) -> psycopg.Connection:
 
 
 def handle_chunker_event(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """An input's put registers its stream (or is refused); the minute's tick advances every
+    live stream."""
     log = obs.logger(obs.CHUNKER_SERVICE)
     with obs.invocation(log, context):
         config = Config.from_env(os.environ)
-        if not config.transactions_key:
-            raise TxnpipeError("environment variable TXNPIPE_TRANSACTIONS_KEY is not set")
-        source = source_name(config.transactions_key)
-        log.append_keys(source=source)
+        store = S3Store(_s3_client(config.s3_endpoint), config.bucket)
+        puts = list(s3_puts(event))
+        if puts:
+            registry = postgres.PgStreamRegistry(_db())
+            registrations = []
+            for put in puts:
+                if is_transactions_key(put.key, config.inputs):
+                    registrations.append(register_input(store, registry, put.key, put.version,
+                                                        config.inputs))  # fmt: skip
+                elif is_importance_key(put.key, config.inputs):
+                    obs.report_importance_put(log, put.key)
+            obs.report_registrations(log, registrations)
+            return {"registered": [r.source for r in registrations if r.outcome == "registered"],
+                    "refused": [r.source for r in registrations if r.outcome == "refused"]}  # fmt: skip
         settings = Settings.from_sources(os.environ)
-        state = postgres.PgChunkerState(_db())
-        report = run_tick(
-            S3Store(_s3_client(config.s3_endpoint), config.bucket),
-            state,
-            settings,
-            source,
-            config.transactions_key,
-            run_seconds=config.run_seconds,
-        )
-        records = obs.report_tick(log, report, state, settings.chunk_rows)
-    return {"source": report.source, "written": report.chunks_written, "done": report.done,
-            "busy": report.busy, "records": records}  # fmt: skip
+        state, registry = postgres.PgChunkerState(_db()), postgres.PgStreamRegistry(_db())
+        obs.report_registrations(log, discover_inputs(store, registry, config.inputs))
+        reports = tick_streams(store, state, registry, settings, run_seconds=config.run_seconds)
+        records = obs.report_ticks(log, reports, state, settings.chunk_rows)
+    return {"streams": [{"source": r.source, "written": r.chunks_written, "done": r.done,
+                         "busy": r.busy, "failed": r.failed, "records": records[r.source]}
+                        for r in reports]}  # fmt: skip
 
 
 def handle_detector_event(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
@@ -172,13 +185,8 @@ def handle_detector_event(event: Mapping[str, Any], context: Any) -> dict[str, A
         config = Config.from_env(os.environ)
         state = postgres.PgDetectorState(_db(), staging=_staging_db)
         store = S3Store(_s3_client(config.s3_endpoint), config.bucket)
-        detector = Detector(
-            store,
-            state,
-            Settings.from_sources(os.environ),
-            config.importance_key,
-            upgrade_engine=_upgrade_engine(config),
-        )
+        detector = Detector(store, state, Settings.from_sources(os.environ),
+                            upgrade_engine=_upgrade_engine(config))  # fmt: skip
         if is_sweep(event):  # no event is lost for good: every minute, catch up without one
             sources = sorted({*state.live_sources(detector.settings.detection_batch_rows),
                               *store.prefixes(CHUNKS_PREFIX)})  # fmt: skip

@@ -33,12 +33,12 @@ class GlueUpgradeEngine:
     job_name: str
     prefix: str = "glue/"
 
-    def start(self, source: str, first: int, last: int) -> UpgradeRun | None:
+    def start(self, source: str, first: int, last: int, importance_key: str) -> UpgradeRun | None:
         """Start a run; when Glue refuses (the job's concurrent runs are in flight), adopt
         the one of this source and range if it is among them (a detector that started it
         died before recording it), else report the engine busy (None): never fail."""
         arguments = {"--txnpipe_source": source, "--txnpipe_first": str(first),
-                     "--txnpipe_last": str(last)}  # fmt: skip
+                     "--txnpipe_last": str(last), "--txnpipe_importance_key": importance_key}  # fmt: skip
         try:
             response = self.glue.start_job_run(JobName=self.job_name, Arguments=arguments)
         except Exception as exc:  # botocore's modelled error, from whichever client

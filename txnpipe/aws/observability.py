@@ -36,6 +36,7 @@ from txnpipe.core.detector import DetectorReport
 from txnpipe.core.keys import ChunkRef, chunk_key, detections_key, manifest_key
 from txnpipe.core.ports import ChunkerState, UpgradeRun
 from txnpipe.core.rules import CATALOGUE
+from txnpipe.core.streams import Registration
 from txnpipe.postgres import reports
 
 NAMESPACE = "txnpipe"
@@ -123,14 +124,17 @@ class Metric:
     values: Sequence[float]
 
 
-def publish(service: str, source: str, metrics: Sequence[Metric]) -> None:
-    """One EMF document (more past 100 values of a metric) for one source, written at once."""
+def publish(service: str, source: str | None, metrics: Sequence[Metric]) -> None:
+    """One EMF document (more past 100 values of a metric) for one source, written at once;
+    for ``source`` None, the service's over every stream, without the source dimension:
+    streams come and go, so that is what the stack's alarms watch."""
     if not any(m.values for m in metrics):
         return
     emf = Metrics(namespace=namespace(), service=service_name(service))
     try:
         with contextlib.redirect_stdout(_target()):  # Powertools prints EMF to stdout
-            emf.add_dimension(name=SOURCE_DIMENSION, value=source)
+            if source is not None:
+                emf.add_dimension(name=SOURCE_DIMENSION, value=source)
             for metric in metrics:
                 for value in metric.values:
                     emf.add_metric(name=metric.name, unit=metric.unit, value=value)
@@ -172,6 +176,7 @@ def report_tick(log: Logger, report: TickReport, state: ChunkerState, chunk_rows
         log.info(
             "chunker tick",
             extra={
+                "source": report.source,
                 "chunk_keys": [chunk_key(report.source, k) for k in report.chunks_written],
                 "records": records,
                 "done": report.done,
@@ -184,6 +189,57 @@ def report_tick(log: Logger, report: TickReport, state: ChunkerState, chunk_rows
             chunker_metrics(len(report.chunks_written), records, report.done, report.busy),
         )
     return records
+
+
+def report_ticks(log: Logger, reports: Sequence[TickReport], state: ChunkerState,
+                 chunk_rows: int) -> dict[str, int]:  # fmt: skip
+    """Each stream's tick, then the totals: ``StreamsStalled`` counts the live streams that
+    wrote nothing in this tick (their lock held elsewhere included), ``StreamsFailed`` those
+    that failed in it. Returns the records written, by source."""
+    records = {r.source: report_tick(log, r, state, chunk_rows) for r in reports}
+    live = [r for r in reports if not r.done and r.failed is None]
+    with _telemetry(log):
+        for r in reports:
+            if r.failed is not None:
+                log.error("stream failed", extra={"source": r.source, "reason": r.failed})
+        publish(CHUNKER_SERVICE, None, [
+            Metric("ChunksWritten", MetricUnit.Count, [sum(len(r.chunks_written) for r in reports)]),
+            Metric("StreamsActive", MetricUnit.Count, [len(live)]),
+            Metric("StreamsStalled", MetricUnit.Count, [sum(not r.chunks_written for r in live)]),
+            Metric("StreamsFailed", MetricUnit.Count, [sum(r.failed is not None for r in reports)]),
+        ])  # fmt: skip
+    return records
+
+
+def report_registrations(log: Logger, registrations: Sequence[Registration]) -> None:
+    """A line per input put; ``StreamsRefused`` (a put of a name that is already a stream,
+    or of no valid name) is what the refusal alarm watches."""
+    if not registrations:
+        return
+    with _telemetry(log):
+        for r in registrations:
+            extra = {"source": r.source, "outcome": r.outcome, "reason": r.reason}
+            if r.stream is not None:
+                extra.update(input_key=r.stream.input_key, importance_key=r.stream.importance_key)
+            if r.outcome == "refused":
+                log.warning("input put refused", extra=extra)
+            else:
+                log.info(f"stream {r.outcome}", extra=extra)
+        failed = [r for r in registrations if r.stream is not None and r.outcome == "registered"
+                  and r.stream.error is not None]  # fmt: skip
+        publish(CHUNKER_SERVICE, None, [
+            Metric("StreamsRegistered", MetricUnit.Count,
+                   [sum(r.outcome == "registered" for r in registrations)]),
+            Metric("StreamsRefused", MetricUnit.Count,
+                   [sum(r.outcome == "refused" for r in registrations)]),
+            Metric("StreamsFailed", MetricUnit.Count, [len(failed)]),
+        ])  # fmt: skip
+
+
+def report_importance_put(log: Logger, key: str) -> None:
+    with _telemetry(log):
+        log.info("importance file put: streams registered from now on weigh with it",
+                 extra={"importance_key": key})  # fmt: skip
 
 
 # -- detector ---------------------------------------------------------------------------
@@ -286,8 +342,11 @@ def detector_metrics(
 def report_detector(
     log: Logger, conn: Any, report: DetectorReport, first_seq: Mapping[str, int], seconds: float
 ) -> None:
-    """One log line and one EMF document per source of the event."""
+    """One log line and one EMF document per source of the event, and the lags over all
+    of them (what the alarms watch)."""
     duration_ms = seconds * 1000.0
+    lags: list[float] = []
+    pending_ages: list[float] = []
     for source, first in first_seq.items():
         with _telemetry(log):
             applied = [chunk for s, chunk in report.applied if s == source]
@@ -320,3 +379,10 @@ def report_detector(
             )
             metrics = detector_metrics(stats, len(files), duration_ms, len(recovered), weights)
             publish(DETECTOR_SERVICE, source, metrics)
+            lags += stats.lag_seconds
+            pending_ages.append(stats.pending_age_seconds)
+    with _telemetry(log):
+        publish(DETECTOR_SERVICE, None, [
+            Metric("ChunkLagSeconds", MetricUnit.Seconds, lags),
+            Metric("PendingChunkAgeSeconds", MetricUnit.Seconds, [max(pending_ages)] if pending_ages else []),
+        ])  # fmt: skip

@@ -23,13 +23,24 @@ def _pinned(version: ObjectVersion | None) -> dict[str, str]:
     return {"IfMatch": f'"{version.etag}"'}
 
 
+def _raise_if_changed(exc: ClientError, key: str) -> None:
+    if _code(exc) in ("PreconditionFailed", "NoSuchVersion", "412"):
+        raise InputChanged(f"{key!r} is no longer the object its stream started from"
+                           " (it was put again or deleted)") from None  # fmt: skip
+
+
 @dataclass(frozen=True)
 class S3Store:
     client: Any
     bucket: str
 
-    def get(self, key: str) -> bytes:
-        body: bytes = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+    def get(self, key: str, version: ObjectVersion | None = None) -> bytes:
+        try:
+            res = self.client.get_object(Bucket=self.bucket, Key=key, **_pinned(version))
+        except ClientError as exc:
+            _raise_if_changed(exc, key)
+            raise
+        body: bytes = res["Body"].read()
         return body
 
     def get_range(
@@ -41,11 +52,8 @@ class S3Store:
                 Bucket=self.bucket, Key=key, Range=f"bytes={start}-{start + length - 1}", **pinned
             )
         except ClientError as exc:
-            code = _code(exc)
-            if code in ("PreconditionFailed", "NoSuchVersion", "412"):
-                raise InputChanged(f"{key!r} is no longer the object its stream started from"
-                                   " (it was put again or deleted)") from None  # fmt: skip
-            if code != "InvalidRange":
+            _raise_if_changed(exc, key)
+            if _code(exc) != "InvalidRange":
                 raise
             size = self.client.head_object(Bucket=self.bucket, Key=key, **pinned)["ContentLength"]
             return b"", int(size)
@@ -65,6 +73,20 @@ class S3Store:
         version_id = head.get("VersionId")
         return ObjectVersion(None if version_id in (None, "null") else version_id,
                              head["ETag"].strip('"'))  # fmt: skip
+
+    def latest(self, prefix: str) -> tuple[str, ObjectVersion] | None:
+        """From one listing of versions (``s3:ListBucketVersions`` on the prefix: no read of
+        the object itself); a bucket that keeps no versions lists each object as "null"."""
+        pages = self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket,
+                                                                           Prefix=prefix)  # fmt: skip
+        current = [v for page in pages for v in page.get("Versions", [])
+                   if v["IsLatest"] and not v["Key"].endswith("/")]  # fmt: skip
+        if not current:
+            return None
+        newest = max(current, key=lambda v: (v["LastModified"], v["Key"]))
+        version_id = newest.get("VersionId")
+        return newest["Key"], ObjectVersion(None if version_id in (None, "null") else version_id,
+                                            newest["ETag"].strip('"'))  # fmt: skip
 
     def exists(self, key: str) -> bool:
         """By listing, not a HEAD: a function may list the prefix it reads (``chunks/``),

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
@@ -28,6 +29,7 @@ from txnpipe.core.ports import (
     no_fault,
 )
 from txnpipe.core.settings import Settings
+from txnpipe.core.streams import Stream, StreamRegistry
 
 FIRST_WINDOW = 256 * 1024
 READ_AHEAD = 2 * 1024 * 1024
@@ -42,6 +44,7 @@ class TickReport:
     chunks_written: list[int]
     done: bool
     busy: bool = False
+    failed: str | None = None  # why the stream stopped for good in this tick
 
 
 def due_at(started_at: datetime, chunk: int, interval_seconds: float) -> datetime:
@@ -115,12 +118,15 @@ def read_records(
     return ChunkCut(records, base, at_end)
 
 
-def _start_pointer(reader: RangeReader, source: str, input_key: str, now: datetime) -> Pointer:
-    """The pointer at the start of a stream, pinned to the input's version of this moment."""
-    try:
-        version = reader.store.version(input_key)
-    except KeyError:
-        raise TxnpipeError(f"transactions file {input_key!r} does not exist") from None
+def _start_pointer(reader: RangeReader, source: str, input_key: str, now: datetime,
+                   version: ObjectVersion | None = None) -> Pointer:  # fmt: skip
+    """The pointer at the start of a stream, pinned to ``version`` of the input (the one its
+    stream was registered with), or else to the input's version of this moment."""
+    if version is None:
+        try:
+            version = reader.store.version(input_key)
+        except KeyError:
+            raise TxnpipeError(f"transactions file {input_key!r} does not exist") from None
     head, size = reader.read(input_key, 0, len(BOM), version)
     if size == 0:
         raise TxnpipeError(f"transactions file {input_key!r} is empty")
@@ -131,6 +137,20 @@ def _start_pointer(reader: RangeReader, source: str, input_key: str, now: dateti
     header = cut.records[0]
     transactions_layout(header)
     return Pointer(source, input_key, header, now, 0, cut.next_offset, 0, False, version)
+
+
+@dataclass(frozen=True)
+class _OneStream:
+    """The registry of ``run_tick``: one stream, given by its input, not registered; its
+    failure is raised to the caller."""
+
+    stream: Stream
+
+    def chunking(self, sources: Sequence[str] | None = None) -> list[Stream]:
+        return [self.stream]
+
+    def fail(self, source: str, reason: str) -> None:
+        raise TxnpipeError(reason)
 
 
 def run_tick(
@@ -146,30 +166,17 @@ def run_tick(
     max_chunks: int | None = None,
     reader: RangeReader | None = None,
 ) -> TickReport:
-    """Write every chunk that falls due within ``run_seconds`` from now, then return.
+    """``tick_streams`` for one stream given by its input key (the bench, and tests of the
+    cadence): every chunk that falls due within ``run_seconds`` from now.
 
     ``run_seconds=0`` writes only what is already due (the local runner's cadence);
     a Lambda invoked once a minute passes about 50 to pace itself through the minute.
     """
-    written: list[int] = []
-    reader = reader or RangeReader(store)
-    with state.writer_lock(source) as acquired:
-        if not acquired:
-            return TickReport(source, written, done=False, busy=True)
-        pointer = state.load(source)
-        if pointer is None:
-            pointer = _start_pointer(reader, source, input_key, clock())
-            state.save(pointer)
-        deadline = clock() + timedelta(seconds=run_seconds)
-        while not pointer.done and (max_chunks is None or len(written) < max_chunks):
-            due = due_at(pointer.started_at, pointer.next_chunk, settings.chunk_interval_seconds)
-            now = clock()
-            if due > now:
-                if due > deadline:
-                    break
-                sleep((due - now).total_seconds())
-            pointer = _write_next(store, reader, state, settings, pointer, fault, written)
-    return TickReport(source, written, done=pointer.done)
+    registry = _OneStream(Stream(source, input_key, None, None, None))
+    readers = {source: reader} if reader is not None else None
+    (report,) = tick_streams(store, state, registry, settings, run_seconds, None, clock, sleep,
+                             fault, max_chunks, readers)  # fmt: skip
+    return report
 
 
 def _write_next(
@@ -198,3 +205,84 @@ def _write_next(
     )
     state.save(pointer)
     return pointer
+
+
+@dataclass
+class _Held:
+    """A stream whose writer lock this tick holds."""
+
+    pointer: Pointer
+    reader: RangeReader
+    written: list[int]
+
+
+def tick_streams(
+    store: ObjectStore,
+    state: ChunkerState,
+    registry: StreamRegistry | _OneStream,
+    settings: Settings,
+    run_seconds: float = 0.0,
+    sources: Sequence[str] | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    sleep: Callable[[float], None] = time.sleep,
+    fault: Fault = no_fault,
+    max_chunks: int | None = None,
+    readers: Mapping[str, RangeReader] | None = None,
+) -> list[TickReport]:
+    """One tick over every live stream (or those of ``sources``): each stream's chunks as
+    they fall due within ``run_seconds``, on its own cadence from its own start.
+
+    Each stream has its own writer lock (a stream another tick holds is skipped, reported
+    busy). Of the chunks due, the stream that has written least in this tick goes first, so
+    a stream that is far behind never holds the others up. A stream whose input cannot be
+    read as a transactions file fails alone, its reason recorded; the others go on.
+    ``max_chunks`` bounds each stream's chunks in this tick.
+    """
+    reports: dict[str, TickReport] = {}
+    held: dict[str, _Held] = {}
+    with ExitStack() as locks:
+        for stream in registry.chunking(sources):
+            source = stream.source
+            if not locks.enter_context(state.writer_lock(source)):
+                reports[source] = TickReport(source, [], done=False, busy=True)
+                continue
+            reader = (readers or {}).get(source) or RangeReader(store)
+            try:
+                pointer = state.load(source)
+                if pointer is None:
+                    pointer = _start_pointer(reader, source, stream.input_key, clock(),
+                                             stream.input_version)  # fmt: skip
+                    state.save(pointer)
+            except TxnpipeError as exc:
+                registry.fail(source, str(exc))
+                reports[source] = TickReport(source, [], done=False, failed=str(exc))
+                continue
+            held[source] = _Held(pointer, reader, [])
+        deadline = clock() + timedelta(seconds=run_seconds)
+        while True:
+            open_ = {s: h for s, h in held.items() if not h.pointer.done
+                     and (max_chunks is None or len(h.written) < max_chunks)}  # fmt: skip
+            if not open_:
+                break
+            due = {s: due_at(h.pointer.started_at, h.pointer.next_chunk,
+                             settings.chunk_interval_seconds) for s, h in open_.items()}  # fmt: skip
+            now = clock()
+            ready = [s for s in open_ if due[s] <= now]
+            if not ready:
+                first = min(due.values())
+                if first > deadline:
+                    break
+                sleep((first - now).total_seconds())
+                continue
+            source = min(ready, key=lambda s: (len(open_[s].written), due[s], s))
+            h = open_[source]
+            try:
+                h.pointer = _write_next(store, h.reader, state, settings, h.pointer, fault,
+                                        h.written)  # fmt: skip
+            except TxnpipeError as exc:
+                registry.fail(source, str(exc))
+                reports[source] = TickReport(source, h.written, done=False, failed=str(exc))
+                del held[source]
+    for source, h in held.items():
+        reports[source] = TickReport(source, h.written, done=h.pointer.done)
+    return [reports[s] for s in sorted(reports)]

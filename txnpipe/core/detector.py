@@ -30,6 +30,7 @@ from txnpipe.core.ports import (
     DetectorState,
     Fault,
     ObjectStore,
+    ObjectVersion,
     UpgradeEngine,
     UpgradeRun,
     no_fault,
@@ -67,7 +68,9 @@ class Detector:
     store: ObjectStore
     state: DetectorState
     settings: Settings
-    importance_key: str
+    # The importance file of a stream not registered from an input's put (a stream that was
+    # reads the one it was registered with)
+    importance_key: str | None = None
     fault: Fault = no_fault
     clock: Callable[[], datetime] = _utcnow
     upgrade_engine: UpgradeEngine | None = None  # None: PatId1 evaluated inline per chunk
@@ -122,10 +125,21 @@ class Detector:
         """Register the source and load its weights, once. The first event does it; a local
         run does it ahead, while the input is still uploading."""
         if self.state.ensure_source(source):
-            rows = weight_rows(self.store.get(self.importance_key))
+            rows = weight_rows(self.store.get(*self.importance_of(source)))
             self.state.load_weights(source, rows)
             if report is not None:
                 report.weights_loaded[source] = (rows.rows, rows.skipped)
+
+    def importance_of(self, source: str) -> tuple[str, ObjectVersion | None]:
+        """The stream's importance file: the one it was registered with (and that version of
+        it), else the detector's own."""
+        pinned = self.state.importance_of(source)
+        if pinned is not None:
+            return pinned
+        if self.importance_key is None:
+            raise TxnpipeError(f"stream {source!r} has no importance file: put one under "
+                               "inputs/importance/ and restart the stream")  # fmt: skip
+        return self.importance_key, None
 
     def poll_upgrades(self) -> DetectorReport:
         """A batch run finished somewhere (Glue's state change names no source): merge it."""
@@ -159,7 +173,8 @@ class Detector:
             first = session.progress.upgrade_through + 1
             last = session.progress.next_chunk - 1
             if session.run is None and first <= last:
-                started = self.upgrade_engine.start(source, first, last)
+                started = self.upgrade_engine.start(source, first, last,
+                                                    self.importance_of(source)[0])  # fmt: skip
                 if started is not None:  # None: the engine is busy; a later call starts it
                     session.started(started)
 

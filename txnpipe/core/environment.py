@@ -11,8 +11,9 @@ from txnpipe.core.settings import ENV_PREFIX
 
 # Where the data is
 BUCKET = "TXNPIPE_BUCKET"
-TRANSACTIONS_KEY = "TXNPIPE_TRANSACTIONS_KEY"  # the chunker's stream
-IMPORTANCE_KEY = "TXNPIPE_IMPORTANCE_KEY"
+# The inputs prefix (``inputs/``): a file put under its ``transactions/`` starts a stream,
+# which weighs with the newest file under its ``importance/``
+INPUTS_PREFIX = "TXNPIPE_INPUTS_PREFIX"
 S3_ENDPOINT = "TXNPIPE_S3_ENDPOINT"  # local runs (moto) only
 # How the chunker paces itself within one invocation
 RUN_SECONDS = "TXNPIPE_RUN_SECONDS"

@@ -1,16 +1,28 @@
-"""S3 put events to chunk references, as S3 sends them (directly or wrapped by SQS/SNS)."""
+"""S3 put events, as S3 sends them (directly or wrapped by SQS): chunk references for the
+detector, input objects for the chunker."""
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
 from txnpipe.core.keys import ChunkRef, parse_chunk_key
+from txnpipe.core.ports import ObjectVersion
 
 
-def s3_keys(event: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    """(bucket, key) of every ObjectCreated record; test events and other shapes yield none."""
+@dataclass(frozen=True)
+class ObjectPut:
+    """One object an S3 event says was put, and the version it names (if it names one)."""
+
+    bucket: str
+    key: str
+    version: ObjectVersion | None
+
+
+def s3_puts(event: Mapping[str, Any]) -> Iterator[ObjectPut]:
+    """Every ObjectCreated record; test events and other shapes yield none."""
     for record in event.get("Records", []) or []:
         if "body" in record:  # an SQS message carrying the S3 notification
             try:
@@ -18,18 +30,23 @@ def s3_keys(event: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             except (TypeError, ValueError):
                 continue
             if isinstance(inner, dict):
-                yield from s3_keys(inner)
+                yield from s3_puts(inner)
             continue
         if not str(record.get("eventName", "")).startswith("ObjectCreated"):
             continue
         s3 = record.get("s3", {})
-        yield s3.get("bucket", {}).get("name", ""), unquote_plus(s3.get("object", {}).get("key", ""))
+        obj = s3.get("object", {})
+        etag, version_id = obj.get("eTag"), obj.get("versionId")
+        version = ObjectVersion(version_id if version_id not in (None, "", "null") else None,
+                                str(etag).strip('"')) if etag else None  # fmt: skip
+        yield ObjectPut(s3.get("bucket", {}).get("name", ""), unquote_plus(obj.get("key", "")),
+                        version)  # fmt: skip
 
 
 def chunk_refs(event: Mapping[str, Any]) -> list[ChunkRef]:
     refs = []
-    for _, key in s3_keys(event):
-        ref = parse_chunk_key(key)
+    for put in s3_puts(event):
+        ref = parse_chunk_key(put.key)
         if ref is not None:
             refs.append(ref)
     return refs

@@ -40,7 +40,10 @@ class InputChanged(Exception):
 
 
 class ObjectStore(Protocol):
-    def get(self, key: str) -> bytes: ...
+    def get(self, key: str, version: ObjectVersion | None = None) -> bytes:
+        """The object (``version`` of it if given; raises ``InputChanged`` when that version
+        is no longer there)."""
+        ...
 
     def get_range(
         self, key: str, start: int, length: int, version: ObjectVersion | None = None
@@ -53,7 +56,15 @@ class ObjectStore(Protocol):
         """The object's current version (raises ``KeyError`` when there is none)."""
         ...
 
+    def latest(self, prefix: str) -> tuple[str, ObjectVersion] | None:
+        """The object last put under ``prefix`` and its version (None: there is none)."""
+        ...
+
     def exists(self, key: str) -> bool: ...
+
+    def keys(self, prefix: str) -> list[str]:
+        """Every key under ``prefix``, in order."""
+        ...
 
     def list_keys(self, prefix: str, start_after: str = "", limit: int = 1000) -> list[str]:
         """Up to ``limit`` keys under ``prefix`` that sort after ``start_after``, in order."""
@@ -121,8 +132,10 @@ class UpgradeRun:
 class UpgradeEngine(Protocol):
     """A batch engine for PatId1 (Glue PySpark on AWS; DuckDB or local Spark locally)."""
 
-    def start(self, source: str, first: int, last: int) -> UpgradeRun | None:
-        """Start computing PatId1 candidates for points first..last; returns the run (a run
+    def start(self, source: str, first: int, last: int, importance_key: str) -> UpgradeRun | None:
+        """Start computing PatId1 candidates for points first..last, with the stream's
+        importance file (the current version of it: a batch engine reads it again, where
+        the inline detector weighs with what it loaded); returns the run (a run
         of this range already in flight, when one is), or None when the engine is busy with
         another and a later call must try again."""
         ...
@@ -179,6 +192,10 @@ class FlushSession(Protocol):
 class DetectorState(Protocol):
     def ensure_source(self, source: str) -> bool:
         """Registers the source; True when its weights still have to be loaded."""
+        ...
+
+    def importance_of(self, source: str) -> tuple[str, ObjectVersion] | None:
+        """The importance file (and its version) the stream was registered with."""
         ...
 
     def load_weights(self, source: str, weights: WeightRows) -> None: ...

@@ -48,16 +48,16 @@ class LocalUpgradeEngine:
 
     name: str
     store: ObjectStore
-    importance_key: str
     settings: Settings
     _pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1))
     _runs: dict[str, Future[list[Candidate]]] = field(default_factory=dict)
     _ids: Any = field(default_factory=itertools.count)
-    _weights: Weights | None = None
+    _weights: dict[str, Weights] = field(default_factory=dict)  # by importance key
 
-    def start(self, source: str, first: int, last: int) -> UpgradeRun:
+    def start(self, source: str, first: int, last: int, importance_key: str) -> UpgradeRun:
         run_id = f"{self.name}-{next(self._ids)}"
-        self._runs[run_id] = self._pool.submit(self._compute, source, first, last)
+        self._runs[run_id] = self._pool.submit(self._compute, source, first, last,
+                                               importance_key)  # fmt: skip
         return UpgradeRun(run_id, first, last)
 
     def result(self, source: str, run: UpgradeRun) -> list[Candidate] | None:
@@ -69,12 +69,12 @@ class LocalUpgradeEngine:
         del self._runs[run.run_id]
         return future.result()
 
-    def _compute(self, source: str, first: int, last: int) -> list[Candidate]:
-        if self._weights is None:
-            self._weights = parse_weights(self.store.get(self.importance_key))
+    def _compute(self, source: str, first: int, last: int, importance_key: str) -> list[Candidate]:
+        if importance_key not in self._weights:
+            self._weights[importance_key] = parse_weights(self.store.get(importance_key))
         chunks = [(k, self.store.get(chunk_key(source, k))) for k in range(last + 1)]
         compute: Callable[..., list[Candidate]] = _COMPUTE[self.name]
-        return compute(chunks, self._weights, self.settings, first, last)
+        return compute(chunks, self._weights[importance_key], self.settings, first, last)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -19,7 +19,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,13 +29,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from txnpipe import postgres
 from txnpipe.aws.s3store import S3Store
-from txnpipe.core.chunker import STREAM_READ_AHEAD, RangeReader, TickReport, run_tick
+from txnpipe.core.chunker import STREAM_READ_AHEAD, RangeReader, TickReport, tick_streams
 from txnpipe.core.detector import Detector, DetectorReport
 from txnpipe.core.errors import RunFailed, TxnpipeError, one_line
 from txnpipe.core.events import chunk_refs
 from txnpipe.core.keys import ChunkRef
 from txnpipe.core.ports import no_fault
 from txnpipe.core.settings import Settings
+from txnpipe.core.streams import InputPrefixes, register_input
 from txnpipe.local import notifications, preflight, services
 from txnpipe.local.bucket import CopyingStore, download, prepare_bucket
 from txnpipe.local.chaos import Chaos, InjectedCrash
@@ -154,7 +154,6 @@ class _Run:
     """The two mechanisms of one local run, each on its own thread, sharing a stop flag."""
 
     streams: list[_Stream]
-    importance_key: str
     settings: Settings
     store: S3Store
     sqs: Any
@@ -172,6 +171,7 @@ class _Run:
         self.fault = self.chaos.fault if self.chaos else no_fault
         self.sources = {s.source for s in self.streams}
         self.ended: set[str] = set()
+        self.failed: dict[str, str] = {}  # source -> why its stream failed
         self.all_ended = threading.Event()
         self.applied = dict.fromkeys(self.sources, 0)
         self.chunker_db = _Container(self.db_url)
@@ -201,8 +201,8 @@ class _Run:
             raise self.failure.error
 
     def chunker(self) -> None:
-        """Mechanism X on its cadence: each stream's next chunk whenever it falls due, the
-        streams taken in turn so that none waits for another."""
+        """Mechanism X on its cadence: one tick over this run's streams whenever a chunk
+        falls due, each stream's next chunk at most, so that none waits for another."""
         stop = self.failure.stop
         written = 0
         total = sum(s.total_hint for s in self.streams)
@@ -210,23 +210,28 @@ class _Run:
             pending = [s for s in self.streams if not s.done]
             if not pending:
                 return
-            wrote = False
-            for stream in pending:
-                report = self.retrying(lambda s=stream: self._tick(s))  # type: ignore[misc]
-                stream.done = report.done
-                wrote = wrote or bool(report.chunks_written)
+            reports = self.retrying(lambda: self._tick(pending))
+            for report in reports:
+                stream = next(s for s in pending if s.source == report.source)
+                stream.done = report.done or report.failed is not None
                 written += len(report.chunks_written)
-                if self.chaos and report.chunks_written and written == total // 2:
-                    # Half-way through the run, so both mechanisms lose their connections.
-                    self.chaos.report.restarts += services.restart_postgres(self.db_url)
-            if not wrote:
+                if report.failed is not None:
+                    self.failed[report.source] = report.failed
+                    self._end(report.source)
+            if self.chaos and any(r.chunks_written for r in reports) and written >= total // 2 > 0:
+                # Half-way through the run, so both mechanisms lose their connections.
+                self.chaos.report.restarts += services.restart_postgres(self.db_url)
+                total = 0
+            if not any(r.chunks_written for r in reports):
                 stop.wait(min(0.2, self.settings.chunk_interval_seconds or 0.01))
 
-    def _tick(self, stream: _Stream) -> TickReport:
+    def _tick(self, streams: list[_Stream]) -> list[TickReport]:
         self.lease.check()
-        state = postgres.PgChunkerState(self.chunker_db.connection())
-        return run_tick(self.store, state, self.settings, stream.source, stream.input_key,
-                        fault=self.fault, max_chunks=1, reader=stream.reader)  # fmt: skip
+        conn = self.chunker_db.connection()
+        return tick_streams(self.store, postgres.PgChunkerState(conn),
+                            postgres.PgStreamRegistry(conn), self.settings,
+                            sources=[s.source for s in streams], fault=self.fault, max_chunks=1,
+                            readers={s.source: s.reader for s in streams})  # fmt: skip
 
     def receiver(self) -> None:
         """S3's notifications, taken off the queue at once as Lambda's async queue would.
@@ -289,7 +294,11 @@ class _Run:
         for stream in self.streams:
             if report.applied or stream.source in report.ended:
                 self.progress(stream.source, self.applied[stream.source], stream.total_hint)
-        self.ended |= report.ended & self.sources
+        for source in report.ended & self.sources:
+            self._end(source)
+
+    def _end(self, source: str) -> None:
+        self.ended.add(source)
         if self.ended == self.sources:
             self.all_ended.set()
 
@@ -314,8 +323,8 @@ class _Run:
     def _detector(self) -> Detector:
         state = postgres.PgDetectorState(self.detector_db.connection(),
                                         staging=self.staging_db.connection)  # fmt: skip
-        return Detector(self.store, state, self.settings, self.importance_key,
-                        fault=self.fault, upgrade_engine=self.engine)  # fmt: skip
+        return Detector(self.store, state, self.settings, fault=self.fault,
+                        upgrade_engine=self.engine)  # fmt: skip
 
 
 def run(opts: RunOptions, progress: Progress = _quiet) -> RunSummary:
@@ -365,22 +374,25 @@ def _run(opts: RunOptions, settings: Settings, stack: ExitStack, db_url: str, en
         for source in sources:
             postgres.reset_source(conn, source)
     preflight.clear_outputs(opts.out, sources)
-    importance_key = f"inputs/importance/{opts.inputs.importance.name}"
-    s3.upload_file(str(opts.inputs.importance), opts.bucket, importance_key)
+    prefixes = InputPrefixes()
+    s3.upload_file(str(opts.inputs.importance), opts.bucket,
+                   prefixes.importance + opts.inputs.importance.name)  # fmt: skip
     engine = None
     if opts.upgrade_engine != "inline":
-        engine = LocalUpgradeEngine(opts.upgrade_engine, store, importance_key, settings)
+        engine = LocalUpgradeEngine(opts.upgrade_engine, store, settings)
         stack.callback(engine.close)
     chaos = Chaos(opts.chaos) if opts.chaos is not None else None
-    streams = [_Stream(s, f"inputs/transactions/{s.path.name}", RangeReader(store, STREAM_READ_AHEAD),
+    streams = [_Stream(s, prefixes.transactions + s.path.name,
+                       RangeReader(store, STREAM_READ_AHEAD),
                        s.estimated_chunks(settings.chunk_rows)) for s in opts.inputs.streams]  # fmt: skip
-    work = _Run(streams, importance_key, settings, store, sqs, queue_url, db_url, lease, engine,
-                chaos, progress, opts.db_wait_seconds)  # fmt: skip
-    with ThreadPoolExecutor(max_workers=1) as pool:  # the weights load while it uploads
-        prepared = pool.submit(work.prepare)
+    work = _Run(streams, settings, store, sqs, queue_url, db_url, lease, engine, chaos,
+                progress, opts.db_wait_seconds)  # fmt: skip
+    with postgres.connect(db_url) as conn:  # each stream as its input's put event registers it
+        registry = postgres.PgStreamRegistry(conn)
         for stream in streams:
             s3.upload_file(str(stream.input.path), opts.bucket, stream.input_key)
-        prepared.result()
+            register_input(store, registry, stream.input_key, None, prefixes)
+    work.prepare()
     work.run()
     with postgres.connect(db_url) as conn:
         records = [stream_record(conn, source) for source in sources]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import psycopg
 
 from txnpipe.core.layouts import Transaction
-from txnpipe.core.ports import StreamProgress, UpgradeRun
+from txnpipe.core.ports import ObjectVersion, StreamProgress, UpgradeRun
 from txnpipe.core.weights import WeightRows
 from txnpipe.postgres.apply import PgApplySession
 from txnpipe.postgres.connection import source_id
@@ -83,6 +83,10 @@ class PgDetectorState:
             self.conn.execute(statement("weights_done"), {
                 "sid": sid, "layout": weights.layout, "rows": weights.rows,
                 "skipped": weights.skipped})  # fmt: skip
+
+    def importance_of(self, source: str) -> tuple[str, ObjectVersion] | None:
+        row = self.conn.execute(statement("stream_importance"), {"source": source}).fetchone()
+        return None if row is None else (row[0], ObjectVersion(row[1], row[2]))
 
     def record_arrivals(self, source: str, chunks: Sequence[int]) -> None:
         self.conn.execute(statement("record_arrivals"),

@@ -17,8 +17,11 @@ GRANT SELECT ON txnpipe.migrations TO txnpipe_chunker, txnpipe_detector;
 GRANT SELECT, INSERT ON txnpipe.sources TO txnpipe_chunker, txnpipe_detector;
 GRANT USAGE ON SEQUENCE txnpipe.sources_source_id_seq TO txnpipe_chunker, txnpipe_detector;
 
--- Mechanism X: the pointer, nothing else.
-GRANT SELECT, INSERT, UPDATE ON txnpipe.chunker_state TO txnpipe_chunker;
+-- Mechanism X: the streams it registers from input puts (and the puts it refuses), and
+-- the pointer; nothing else.
+GRANT SELECT, INSERT, UPDATE ON txnpipe.chunker_state, txnpipe.streams TO txnpipe_chunker;
+GRANT INSERT ON txnpipe.stream_refusals TO txnpipe_chunker;
+GRANT USAGE ON SEQUENCE txnpipe.stream_refusals_refusal_id_seq TO txnpipe_chunker;
 
 -- Mechanism Y: its progress, history, aggregates and outbox; never the pointer.
 GRANT SELECT, INSERT, UPDATE, DELETE ON
@@ -26,3 +29,5 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON
     txnpipe.history, txnpipe.customers, txnpipe.pairs, txnpipe.merchants, txnpipe.detections
 TO txnpipe_detector;
 GRANT EXECUTE ON FUNCTION txnpipe.weight_key(text, text, text) TO txnpipe_detector;
+-- The importance file each stream was registered with.
+GRANT SELECT ON txnpipe.streams TO txnpipe_detector;

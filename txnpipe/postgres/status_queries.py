@@ -3,7 +3,7 @@ transaction), so a source's figures agree even while the chunker and the detecto
 The schema is never created or migrated here: a database without it is an error."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,8 @@ class Snapshot:
     missing: list[str]  # txnpipe tables the database lacks
     sources: list[tuple[Any, ...]]  # status_sources.sql, one row per source
     per_pattern: list[tuple[str, int, int]]  # (source, pattern, detections)
+    streams: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # status_streams.sql
+    refusals: list[tuple[Any, ...]] = field(default_factory=list)  # status_refusals.sql
 
 
 def snapshot(url: str, source: str | None) -> Snapshot:
@@ -42,4 +44,12 @@ def snapshot(url: str, source: str | None) -> Snapshot:
             params = {"source": source}
             rows = conn.execute(statement("status_sources"), params).fetchall()
             per_pattern = conn.execute(statement("status_per_pattern"), params).fetchall()
-    return Snapshot(row[1], [], rows, [(n, int(p), int(c)) for n, p, c in per_pattern])
+            streams: dict[str, tuple[Any, ...]] = {}
+            refusals: list[tuple[Any, ...]] = []
+            has_streams = conn.execute(statement("status_has_streams")).fetchone()
+            if has_streams and has_streams[0]:
+                streams = {r[0]: tuple(r[1:]) for r in conn.execute(statement("status_streams"),
+                                                                    params)}  # fmt: skip
+                refusals = conn.execute(statement("status_refusals"), params).fetchall()
+    return Snapshot(row[1], [], rows, [(n, int(p), int(c)) for n, p, c in per_pattern],
+                    streams, refusals)  # fmt: skip

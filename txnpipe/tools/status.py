@@ -25,7 +25,7 @@ from txnpipe.postgres import status_queries
 @dataclass
 class SourceStatus:
     source: str
-    state: str  # not started | chunking | applying | flushing | ended
+    state: str  # not started | chunking | applying | flushing | ended | failed | purged
     ended: bool
     # Mechanism X
     chunks_written: int
@@ -51,6 +51,27 @@ class SourceStatus:
     lag_kind: str | None  # "oldest waiting chunk" | "last applied chunk"
     last_applied_chunk: int | None
     last_applied_at: datetime | None
+    # The stream registry: what it reads, pinned to which versions, and why it failed
+    error: str | None = None
+    input_key: str | None = None
+    input_version: str | None = None  # S3 version id (the ETag where the bucket keeps none)
+    importance_key: str | None = None
+    importance_version: str | None = None
+    registered_at: datetime | None = None
+    restarts: int = 0
+
+    @property
+    def stream(self) -> str:
+        """live, ended, failed or purged."""
+        return self.state if self.state in ("ended", "failed", "purged") else "live"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    source: str
+    input_key: str
+    reason: str
+    refused_at: datetime
 
 
 @dataclass
@@ -59,6 +80,7 @@ class StatusReport:
     checked_at: datetime
     detection_batch_rows: int
     sources: list[SourceStatus] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)  # the latest first
 
     def as_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=_json_default)
@@ -104,17 +126,19 @@ def collect(url: str, detection_batch_rows: int = 100, source: str | None = None
     per_pattern: dict[str, dict[str, int]] = {}
     for name, pattern, count in snap.per_pattern:
         per_pattern.setdefault(name, {})[f"PatId{pattern}"] = count
-    report = StatusReport(where, snap.now, detection_batch_rows)
+    report = StatusReport(where, snap.now, detection_batch_rows,
+                          refusals=[Refusal(*r) for r in snap.refusals])  # fmt: skip
     for row in snap.sources:
-        report.sources.append(
-            _source_status(row, per_pattern.get(row[0], {}), snap.now, detection_batch_rows)
-        )
+        report.sources.append(_source_status(row, per_pattern.get(row[0], {}), snap.now,
+                                             detection_batch_rows, snap.streams.get(row[0])))  # fmt: skip
     return report
 
 
 def _source_status(
-    row: Sequence[Any], per_pattern: dict[str, int], now: datetime, batch: int
-) -> SourceStatus:
+    row: Sequence[Any], per_pattern: dict[str, int], now: datetime, batch: int,
+    registered: Sequence[Any] | None = None,
+) -> SourceStatus:  # fmt: skip
+    """``registered``: the source's row of status_streams.sql (None: not registered)."""
     (name, has_chunker, written, records_read, chunker_done, chunker_at,
      has_detector, applied, total, _total_records, detections, files, upgrade_through,
      upgrade_run, weights_rows, weights_skipped,
@@ -142,7 +166,11 @@ def _source_status(
         lag, lag_kind = (last_applied - last_arrived).total_seconds(), "last applied chunk"
     else:
         lag, lag_kind = None, None
-    if ended:
+    status, error, input_key, input_version, importance_key, importance_version, \
+        registered_at, restarts = registered or (None,) * 7 + (0,)
+    if status in ("failed", "purged"):
+        state = status
+    elif ended:
         state = "ended"
     elif not has_chunker and not has_detector:
         state = "not started"
@@ -179,6 +207,13 @@ def _source_status(
         lag_kind=lag_kind,
         last_applied_chunk=int(last_chunk) if last_chunk is not None else None,
         last_applied_at=last_applied,
+        error=error,
+        input_key=input_key,
+        input_version=input_version,
+        importance_key=importance_key,
+        importance_version=importance_version,
+        registered_at=registered_at,
+        restarts=int(restarts),
     )
 
 
@@ -210,12 +245,12 @@ def print_table(report: StatusReport) -> None:
     table = Table(title=escape(f"txnpipe status: {report.database} at {when}"),
                   box=box.SIMPLE_HEAVY)
     table.add_column("source", no_wrap=True)
-    for heading in ("chunks written", "applied", "pending", "detections", "in files",
-                    "not in files", "lag", "importance rows skipped"):  # fmt: skip
-        table.add_column(heading, justify="right")
     table.add_column("stream")
+    for heading in ("chunks written", "applied", "pending", "detections", "in files",
+                    "not in files", "lag", "rejects"):  # fmt: skip
+        table.add_column(heading, justify="right")
+    table.add_column("importance (version; rows skipped)")
     for s in report.sources:
-        chunks = f"{s.chunks_written:,}"
         pending = f"{s.chunks_pending:,}"
         if s.chunks_landed_waiting:
             pending += f" ({s.chunks_landed_waiting:,} landed)"
@@ -223,25 +258,37 @@ def print_table(report: StatusReport) -> None:
         if s.lag_kind == "oldest waiting chunk":
             lag += " waiting"
         patterns = " ".join(f"{n:,}" for n in s.detections_by_pattern.values())
-        stream = "ended" if s.ended else s.state
+        stream = s.stream if s.stream != "live" else f"live: {s.state}"
         if s.upgrade_run:
             stream += " (PatId1 batch run)"
         if s.total_chunks is None and s.chunker_done:
             stream += " (manifest not seen)"
+        importance = "-"
+        if s.importance_key is not None:
+            importance = f"{s.importance_key.rsplit('/', 1)[-1]} ({(s.importance_version or '')[:12]}"
+            importance += "" if s.importance_skipped is None else f"; {s.importance_skipped:,} of {s.importance_rows or 0:,}"
+            importance += ")"
         table.add_row(
             escape(s.source),
-            chunks,
+            escape(stream),
+            f"{s.chunks_written:,}",
             f"{s.chunks_applied:,}",
             pending,
             f"{s.detections:,} ({patterns})",
             f"{s.detections_in_files:,} / {s.detection_files:,} files",
             f"{s.detections_pending:,}",
             lag,
-            "-" if s.importance_skipped is None
-            else f"{s.importance_skipped:,} of {s.importance_rows or 0:,}",
-            stream,
+            f"{s.rejects:,}",
+            escape(importance),
         )
     console.print(table)
+    for s in report.sources:
+        if s.error:
+            console.print(f"{s.source} failed: {s.error}", highlight=False, markup=False,
+                          style="red")  # fmt: skip
+    for r in report.refusals:
+        console.print(f"refused at {r.refused_at:%Y-%m-%d %H:%M:%S}: {r.input_key}: {r.reason}",
+                      highlight=False, markup=False, style="yellow")  # fmt: skip
     console.print(
         "detections: total (PatId1 PatId2 PatId3); not in files: recorded, waiting for a full "
         "file or the stream's end\nlag: landed→applied of the last applied chunk, or the age "

@@ -65,8 +65,11 @@ def test_a_refused_start_adopts_the_run_in_flight_or_waits(
                     Command={"Name": "glueetl", "ScriptLocation": f"s3://{bucket}/job.py"},
                     ExecutionProperty={"MaxConcurrentRuns": 1})  # fmt: skip
     engine = GlueUpgradeEngine(glue, services.client("s3", s3_endpoint), bucket, JOB)
-    first = engine.start("stream_a", 0, 9)
+    weights = "inputs/importance/w.csv"
+    first = engine.start("stream_a", 0, 9, weights)
     assert first is not None and (first.first, first.last) == (0, 9)
-    assert engine.start("stream_a", 0, 12) == first  # the crash-orphaned run, adopted
-    assert engine.start("stream_b", 0, 3) is None  # busy with another stream's run
-    assert engine.start("stream_a", 4, 12) is None  # a run of other points: wait for it
+    (run,) = glue.get_job_runs(JobName=JOB)["JobRuns"]
+    assert run["Arguments"]["--txnpipe_importance_key"] == weights  # the stream's own file
+    assert engine.start("stream_a", 0, 12, weights) == first  # the crash-orphaned run, adopted
+    assert engine.start("stream_b", 0, 3, weights) is None  # busy with another stream's run
+    assert engine.start("stream_a", 4, 12, weights) is None  # a run of other points: wait for it

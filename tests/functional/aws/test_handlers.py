@@ -24,17 +24,18 @@ EVENTS = Path(__file__).parents[3] / "events"
 
 
 @pytest.fixture
-def lambda_env(monkeypatch: pytest.MonkeyPatch, database_url: str, s3_endpoint: str,
-               bucket: str) -> Kit:  # fmt: skip
-    """The environment CDK gives the functions, pointed at moto and the test database."""
+def lambda_environment(monkeypatch: pytest.MonkeyPatch, database_url: str, s3_endpoint: str,
+                       bucket: str) -> Kit:  # fmt: skip
+    """The environment CDK gives the functions, pointed at moto and the test database, and
+    the inputs in the bucket (their stream not registered yet)."""
     ds = dataset()
+    services.client("s3", s3_endpoint).put_bucket_versioning(  # as the stack's bucket does
+        Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     kit = Kit.upload(s3_endpoint, bucket, database_url, ds.settings, ds.transactions, ds.importance)
     env = {
         "TXNPIPE_DATABASE_URL": database_url,
         "TXNPIPE_S3_ENDPOINT": s3_endpoint,
         "TXNPIPE_BUCKET": bucket,
-        "TXNPIPE_TRANSACTIONS_KEY": kit.input_key,
-        "TXNPIPE_IMPORTANCE_KEY": kit.importance_key,
         "TXNPIPE_RUN_SECONDS": "0",
         "AWS_ACCESS_KEY_ID": services.LOCAL_KEY,
         "AWS_SECRET_ACCESS_KEY": services.LOCAL_KEY,
@@ -48,17 +49,44 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch, database_url: str, s3_endpoint: 
     return kit
 
 
+@pytest.fixture
+def lambda_env(lambda_environment: Kit) -> Kit:
+    """... with the stream registered, by the transactions file's put event."""
+    kit = lambda_environment
+    assert invoke_handler("chunker", input_put_event(kit, kit.input_key))["registered"] == [
+        kit.source]  # fmt: skip
+    return kit
+
+
 def _put_event(key: str) -> dict[str, object]:
     event = copy.deepcopy(json.loads((EVENTS / "detector_s3_put.json").read_text()))
     event["Records"][0]["s3"]["object"]["key"] = key
     return event
 
 
+def input_put_event(kit: Kit, key: str, sample: str = "chunker_s3_put_transactions.json"
+                    ) -> dict[str, Any]:  # fmt: skip
+    """The sample event of an input's put, naming ``key`` and the version the bucket holds."""
+    event = copy.deepcopy(json.loads((EVENTS / sample).read_text()))
+    version = kit.store.version(key)
+    event["Records"][0]["s3"]["bucket"]["name"] = kit.store.bucket
+    event["Records"][0]["s3"]["object"].update(
+        key=key, eTag=version.etag, versionId=version.version_id or "null")
+    return event
+
+
+def tick(event: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The chunker's minute tick, and what it did for the one stream."""
+    schedule = event or json.loads((EVENTS / "chunker_schedule.json").read_text())
+    (stream,) = invoke_handler("chunker", schedule)["streams"]
+    return dict(stream)
+
+
 def test_handlers_on_sample_events_give_the_reference_detections(lambda_env: Kit) -> None:
     schedule = json.loads((EVENTS / "chunker_schedule.json").read_text())
     written: list[int] = []
     while True:
-        result = invoke_handler("chunker", schedule)
+        result = tick(schedule)
         written += result["written"]
         if result["done"]:
             break
@@ -80,7 +108,7 @@ def test_sample_detector_event_names_a_chunk() -> None:
 
 def test_invoke_command_runs_the_chunker(lambda_env: Kit, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["invoke", "chunker", "--event", str(EVENTS / "chunker_schedule.json")]) == 0
-    result = json.loads(capsys.readouterr().out)  # interval 0: every chunk is due at once
+    (result,) = json.loads(capsys.readouterr().out)["streams"]  # interval 0: all due at once
     assert result["done"] and result["written"] == list(range(24))
 
 
@@ -102,14 +130,16 @@ def _telemetry(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return emf, logs
 
 
-def _only_emf(text: str, service: str) -> dict[str, Any]:
+def _only_emf(text: str, service: str, per_source: bool = True) -> dict[str, Any]:
+    """The one EMF document of ``service`` for a source (or its totals over every stream)."""
     emf, _ = _telemetry(text)
-    (document,) = [d for d in emf if d["service"] == service]
+    (document,) = [d for d in emf if d["service"] == service and ("source" in d) == per_source]
     (directive,) = document["_aws"]["CloudWatchMetrics"]
     assert directive["Namespace"] == "txnpipe"
-    assert [sorted(d) for d in directive["Dimensions"]] == [["service", "source"]]
+    dimensions = ["service", "source"] if per_source else ["service"]
+    assert [sorted(d) for d in directive["Dimensions"]] == [dimensions]
     declared = {m["Name"] for m in directive["Metrics"]}
-    assert declared == {k for k in document if k not in ("_aws", "service", "source")}
+    assert declared == {k for k in document if k not in ("_aws", *dimensions)}
     return document
 
 
@@ -131,7 +161,7 @@ def test_detector_emits_emf_metrics_and_structured_logs(
     lambda_env: Kit, in_lambda: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     schedule = json.loads((EVENTS / "chunker_schedule.json").read_text())
-    written = invoke_handler("chunker", schedule)["written"]
+    written = tick(schedule)["written"]
     source = source_name(lambda_env.input_key)
     chunks = len(written)
     assert chunks > 2
@@ -140,7 +170,10 @@ def test_detector_emits_emf_metrics_and_structured_logs(
     started = time.monotonic()
     for k in reversed(range(1, chunks)):  # every chunk but the first lands, and waits
         assert invoke_handler("detector", _put_event(chunk_key(source, k)))["applied"] == []
-    waiting = _only_emf(capsys.readouterr().out.splitlines()[-1], "detector")
+    last_invocation = capsys.readouterr().out.splitlines()[-2:]  # a source's, then the totals
+    waiting = _only_emf("\n".join(last_invocation), "detector")
+    assert _only_emf("\n".join(last_invocation), "detector", per_source=False)[
+        "PendingChunkAgeSeconds"] == waiting["PendingChunkAgeSeconds"]  # fmt: skip
     assert waiting["ChunksApplied"] == [0] and waiting["PendingChunks"] == [chunks - 1]
     assert "ChunkLagSeconds" not in waiting  # nothing applied, no lag yet
     assert 0 < waiting["PendingChunkAgeSeconds"][0] < time.monotonic() - started + 1
@@ -194,12 +227,15 @@ def test_chunker_emits_emf_metrics_and_structured_logs(
     source = source_name(lambda_env.input_key)
     rows = lambda_env.settings.chunk_rows
     monkeypatch.setenv("TXNPIPE_CHUNK_INTERVAL_SECONDS", "3600")  # only chunk 0 is due
-    assert invoke_handler("chunker", schedule)["written"] == [0]
+    assert tick(schedule)["written"] == [0]
     out = capsys.readouterr().out
     first = _only_emf(out, "chunker")
     assert first["source"] == source
     assert (first["ChunksWritten"], first["Records"]) == ([1], [rows])
     assert first["StreamActive"] == [1] and first["Busy"] == [0]
+    totals = _only_emf(out, "chunker", per_source=False)
+    assert (totals["ChunksWritten"], totals["StreamsActive"], totals["StreamsStalled"]) == (
+        [1], [1], [0])  # fmt: skip
     _, logs = _telemetry(out)
     (log,) = logs
     assert (log["message"], log["service"], log["source"]) == ("chunker tick", "chunker", source)
@@ -207,7 +243,7 @@ def test_chunker_emits_emf_metrics_and_structured_logs(
     assert log["function_request_id"] == "local"
 
     monkeypatch.setenv("TXNPIPE_CHUNK_INTERVAL_SECONDS", "0")  # the rest is due at once
-    rest = invoke_handler("chunker", schedule)
+    rest = tick(schedule)
     assert rest["done"]
     manifest = json.loads(lambda_env.store.get(manifest_key(source)))
     second = _only_emf(capsys.readouterr().out, "chunker")
@@ -215,9 +251,11 @@ def test_chunker_emits_emf_metrics_and_structured_logs(
     assert second["Records"] == [manifest["records"] - rows] == [rest["records"]]
     assert second["StreamActive"] == [0]
 
-    invoke_handler("chunker", schedule)  # the stream is done: nothing to write, not stalled
-    third = _only_emf(capsys.readouterr().out, "chunker")
-    assert (third["ChunksWritten"], third["Records"], third["StreamActive"]) == ([0], [0], [0])
+    # the stream is done: the tick has nothing to do, and no stream is stalled
+    assert invoke_handler("chunker", schedule)["streams"] == []
+    totals = _only_emf(capsys.readouterr().out, "chunker", per_source=False)
+    assert (totals["ChunksWritten"], totals["StreamsActive"], totals["StreamsStalled"]) == (
+        [0], [0], [0])  # fmt: skip
 
 
 def test_locally_telemetry_goes_to_stderr(
@@ -225,7 +263,7 @@ def test_locally_telemetry_goes_to_stderr(
 ) -> None:
     """Outside Lambda stdout keeps only what ``txnpipe invoke`` prints: the handler's result."""
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
-    invoke_handler("chunker", json.loads((EVENTS / "chunker_schedule.json").read_text()))
+    tick()
     captured = capsys.readouterr()
     assert captured.out == ""
     assert _only_emf(captured.err, "chunker")["ChunksWritten"]
@@ -241,7 +279,7 @@ def test_a_telemetry_failure_does_not_fail_the_invocation(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("metrics query failed")
 
-    invoke_handler("chunker", json.loads((EVENTS / "chunker_schedule.json").read_text()))
+    tick()
     monkeypatch.setattr(observability, "applied_stats", broken)
     source = source_name(lambda_env.input_key)
     assert invoke_handler("detector", _put_event(chunk_key(source, 0)))["applied"] == [0]
@@ -268,7 +306,7 @@ def test_pattern_counts_add_up_with_a_batch_engine(
     kit = Kit.upload(s3_endpoint, bucket, database_url, ds.settings, ds.transactions, ds.importance)
     chunks = kit.write_all_chunks()
     expected = Counter(row[0] for batch in ds.expected() for row in batch)
-    engine = LocalUpgradeEngine("duckdb", kit.store, kit.importance_key, kit.settings)
+    engine = LocalUpgradeEngine("duckdb", kit.store, kit.settings)
     log = observability.logger(observability.DETECTOR_SERVICE)
     counted: Counter[int] = Counter()
     recorded = merges = 0
@@ -316,7 +354,7 @@ def test_detector_hands_patid1_to_glue_and_merges_on_the_state_change_event(
     monkeypatch.setenv("TXNPIPE_GLUE_JOB_NAME", "txnpipe-upgrade")
     monkeypatch.setenv("AWS_ENDPOINT_URL_GLUE", s3_endpoint)
     schedule = json.loads((EVENTS / "chunker_schedule.json").read_text())
-    written = invoke_handler("chunker", schedule)["written"]
+    written = tick(schedule)["written"]
     source = source_name(lambda_env.input_key)
     keys = [chunk_key(source, k) for k in written] + [manifest_key(source)]
     landed = {"Records": [r for key in keys for r in _put_event(key)["Records"]]}
@@ -338,7 +376,7 @@ def test_the_sweep_event_finishes_a_stream_whose_every_event_was_lost(
 ) -> None:
     """The detector's own schedule: no chunk event and no manifest event ever came."""
     schedule = json.loads((EVENTS / "chunker_schedule.json").read_text())
-    while not invoke_handler("chunker", schedule)["done"]:
+    while not tick(schedule)["done"]:
         pass
     sweep = json.loads((EVENTS / "detector_sweep.json").read_text())
     source = source_name(lambda_env.input_key)
@@ -353,11 +391,13 @@ def test_the_sweep_event_finishes_a_stream_whose_every_event_was_lost(
 
 
 def test_the_first_event_reports_the_importance_rows_it_skipped(
-    lambda_env: Kit, in_lambda: None, capsys: pytest.CaptureFixture[str]
+    lambda_environment: Kit, in_lambda: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    lambda_env = lambda_environment
     good = lambda_env.store.get(lambda_env.importance_key)
     lambda_env.store.put(lambda_env.importance_key, good + b"'C1','M1',1e308,'x',0\n'C2'\n")
-    invoke_handler("chunker", json.loads((EVENTS / "chunker_schedule.json").read_text()))
+    invoke_handler("chunker", input_put_event(lambda_env, lambda_env.input_key))
+    tick()
     source = source_name(lambda_env.input_key)
     capsys.readouterr()
     invoke_handler("detector", _put_event(chunk_key(source, 0)))
@@ -369,3 +409,154 @@ def test_the_first_event_reports_the_importance_rows_it_skipped(
     assert applied["importance_rows"] == metrics["ImportanceRows"][0] == good.count(b"\n") + 1
     invoke_handler("detector", _put_event(chunk_key(source, 1)))  # weights loaded once
     assert "ImportanceRowsSkipped" not in _only_emf(capsys.readouterr().out, "detector")
+
+
+# -- streams as data: an input's put registers its stream ---------------------------------
+
+
+def _stream_row(kit: Kit, source: str) -> tuple[Any, ...] | None:
+    import psycopg
+
+    with psycopg.connect(kit.database_url) as conn:
+        return conn.execute(
+            "SELECT s.input_key, s.input_version_id, s.importance_key, s.importance_version_id,"
+            " s.status, s.error FROM txnpipe.streams s JOIN txnpipe.sources USING (source_id)"
+            " WHERE name = %s", [source]).fetchone()  # fmt: skip
+
+
+def _refusals(kit: Kit) -> list[tuple[str, str]]:
+    import psycopg
+
+    with psycopg.connect(kit.database_url) as conn:
+        rows = conn.execute("SELECT source, reason FROM txnpipe.stream_refusals ORDER BY refusal_id")
+        return [(source, reason) for source, reason in rows]
+
+
+def test_an_input_put_registers_its_stream_pinned_to_both_files_versions(
+    lambda_environment: Kit, in_lambda: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kit = lambda_environment
+    event = input_put_event(kit, kit.input_key)
+    assert invoke_handler("chunker", event) == {"registered": [kit.source], "refused": []}
+    input_version, importance_version = (kit.store.version(kit.input_key),
+                                         kit.store.version(kit.importance_key))  # fmt: skip
+    assert input_version.version_id and importance_version.version_id
+    assert _stream_row(kit, kit.source) == (kit.input_key, input_version.version_id,
+                                            kit.importance_key, importance_version.version_id,
+                                            "live", None)  # fmt: skip
+    out = capsys.readouterr().out
+    assert _only_emf(out, "chunker", per_source=False)["StreamsRegistered"] == [1]
+    _, logs = _telemetry(out)
+    (line,) = [log for log in logs if log["message"] == "stream registered"]
+    assert (line["source"], line["importance_key"]) == (kit.source, kit.importance_key)
+    # S3 delivers an event at least once: the same event again is no new stream, no refusal
+    assert invoke_handler("chunker", event) == {"registered": [], "refused": []}
+    assert _refusals(kit) == []
+
+
+def test_a_live_streams_name_put_again_is_refused_recorded_and_changes_nothing(
+    lambda_env: Kit, in_lambda: None, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    kit = lambda_env
+    monkeypatch.setenv("TXNPIPE_CHUNK_INTERVAL_SECONDS", "3600")  # only chunk 0 is due
+    first = tick()["written"]
+    capsys.readouterr()
+    original = kit.store.get(kit.input_key)
+    kit.store.put(kit.input_key, original.replace(b"es_transportation", b"es_other"))
+    result = invoke_handler("chunker", input_put_event(kit, kit.input_key))
+    assert result == {"registered": [], "refused": [kit.source]}
+    ((source, reason),) = _refusals(kit)
+    assert source == kit.source and "exists (live)" in reason and "restart" in reason
+    out = capsys.readouterr().out
+    assert _only_emf(out, "chunker", per_source=False)["StreamsRefused"] == [1]
+    _, logs = _telemetry(out)
+    (line,) = [log for log in logs if log["message"] == "input put refused"]
+    assert line["level"] == "WARNING" and line["reason"] == reason
+    # The stream goes on from the version it started with, to the same detections
+    monkeypatch.setenv("TXNPIPE_CHUNK_INTERVAL_SECONDS", "0")
+    assert first == [0] and tick()["done"]
+    for k in range(json.loads(kit.store.get(manifest_key(kit.source)))["chunks"]):
+        invoke_handler("detector", _put_event(chunk_key(kit.source, k)))
+    invoke_handler("detector", _put_event(manifest_key(kit.source)))
+    assert kit.detection_files() == dataset().expected()
+
+
+def test_an_importance_put_is_recorded_in_the_log_and_changes_no_stream(
+    lambda_env: Kit, in_lambda: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kit = lambda_env
+    pinned = _stream_row(kit, kit.source)
+    newer = "inputs/importance/newer.csv"
+    kit.store.put(newer, kit.store.get(kit.importance_key))
+    event = input_put_event(kit, newer, sample="chunker_s3_put_importance.json")
+    assert invoke_handler("chunker", event) == {"registered": [], "refused": []}
+    _, logs = _telemetry(capsys.readouterr().out)
+    (line,) = [log for log in logs if log["message"].startswith("importance file put")]
+    assert line["importance_key"] == newer
+    assert _stream_row(kit, kit.source) == pinned
+    # a stream registered from now on weighs with the newest file
+    kit.store.put("inputs/transactions/later.csv", kit.store.get(kit.input_key))
+    invoke_handler("chunker", input_put_event(kit, "inputs/transactions/later.csv"))
+    later = _stream_row(kit, "later")
+    assert later is not None and later[2] == newer
+
+
+def test_a_stream_whose_file_is_no_transactions_file_fails_alone(
+    lambda_env: Kit, in_lambda: None, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    kit = lambda_env
+    monkeypatch.setenv("TXNPIPE_CHUNK_INTERVAL_SECONDS", "3600")  # a chunk per stream per tick
+    bad = "inputs/transactions/bad.csv"
+    kit.store.put(bad, b"customer,merchant,value\nC1,M1,1\n")
+    assert invoke_handler("chunker", input_put_event(kit, bad))["registered"] == ["bad"]
+    capsys.readouterr()
+    result = invoke_handler("chunker", json.loads((EVENTS / "chunker_schedule.json").read_text()))
+    streams = {s["source"]: s for s in result["streams"]}
+    assert streams[kit.source]["written"] and streams[kit.source]["failed"] is None
+    assert "header" in streams["bad"]["failed"] and not streams["bad"]["written"]
+    row = _stream_row(kit, "bad")
+    assert row is not None and row[4:] == ("failed", streams["bad"]["failed"])
+    out = capsys.readouterr().out
+    assert _only_emf(out, "chunker", per_source=False)["StreamsFailed"] == [1]
+    assert kit.store.keys("chunks/bad/") == []
+    # a failed stream is not ticked again; the good one goes on
+    monkeypatch.setenv("TXNPIPE_CHUNK_INTERVAL_SECONDS", "0")
+    assert tick()["source"] == kit.source
+
+
+def test_without_an_importance_file_the_stream_is_registered_failed(
+    lambda_environment: Kit, in_lambda: None
+) -> None:
+    kit = lambda_environment
+    kit.store.client.delete_object(Bucket=kit.store.bucket, Key=kit.importance_key)
+    assert invoke_handler("chunker", input_put_event(kit, kit.input_key))["registered"] == [kit.source]
+    row = _stream_row(kit, kit.source)
+    assert row is not None and row[4] == "failed" and "no importance file" in row[5]
+    assert invoke_handler("chunker", json.loads((EVENTS / "chunker_schedule.json").read_text()))[
+        "streams"] == []  # fmt: skip
+
+
+def test_an_invalid_name_is_refused(lambda_environment: Kit) -> None:
+    kit = lambda_environment
+    key = "inputs/transactions/.csv"
+    kit.store.put(key, kit.store.get(kit.input_key))
+    assert invoke_handler("chunker", input_put_event(kit, key))["refused"] == [".csv"]
+    ((source, reason),) = _refusals(kit)
+    assert "source name" in reason
+
+
+def test_the_tick_registers_a_stream_whose_put_event_was_lost(
+    lambda_environment: Kit, in_lambda: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Behind a long tick (reserved concurrency 1) a put's event can age out: the next
+    tick finds the file by listing, registers it and starts it."""
+    kit = lambda_environment
+    kit.store.put("inputs/transactions/bad name.csv", b"x")  # no valid source: left alone
+    report = tick()
+    assert report["source"] == kit.source and report["written"]
+    _, logs = _telemetry(capsys.readouterr().out)
+    (line,) = [log for log in logs if log["message"] == "stream registered"]
+    assert line["source"] == kit.source
+    assert _stream_row(kit, kit.source) is not None and _refusals(kit) == []

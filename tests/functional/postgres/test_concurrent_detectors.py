@@ -29,11 +29,11 @@ def test_eight_detector_processes_on_overlapping_events_all_succeed(
     ds = dataset()
     settings = replace(ds.settings, chunk_rows=100)  # 120 chunks: long, overlapping events
     kit = Kit.upload(s3_endpoint, bucket, database_url, settings, ds.transactions, ds.importance)
+    kit.register()
     keys = kit.chunk_keys(kit.write_all_chunks())
     rng = random.Random(14)
     env = {
         **os.environ,
-        "TXNPIPE_IMPORTANCE_KEY": kit.importance_key,
         "AWS_ACCESS_KEY_ID": services.LOCAL_KEY,
         "AWS_SECRET_ACCESS_KEY": services.LOCAL_KEY,
         "AWS_DEFAULT_REGION": services.REGION,

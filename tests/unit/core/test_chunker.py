@@ -9,10 +9,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.memstore import MemoryStore
-from txnpipe.core.chunker import RangeReader, due_at, read_records, run_tick
+from txnpipe.core.chunker import RangeReader, due_at, read_records, run_tick, tick_streams
 from txnpipe.core.errors import TxnpipeError
 from txnpipe.core.ports import Pointer
 from txnpipe.core.settings import Settings
+from txnpipe.core.streams import Stream
 
 HEADER = b"CustomerId,MerchantId,transaction_value,gender,transaction_type\r\n"
 T0 = datetime(2026, 11, 29, 0, 0, tzinfo=timezone.utc)
@@ -156,3 +157,72 @@ def test_read_ahead_serves_several_chunks_from_one_request() -> None:
         offset = cut.next_offset
     assert got == lines and cut.at_end
     assert store.ranged_bytes < 2 * len(HEADER + b"".join(lines))
+
+
+@dataclass
+class MemoryRegistry:
+    """The registry of a few streams, and the reasons the failed ones failed."""
+
+    streams: list[Stream]
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def chunking(self, sources: object = None) -> list[Stream]:
+        return [s for s in self.streams if s.source not in self.failed]
+
+    def fail(self, source: str, reason: str) -> None:
+        self.failed[source] = reason
+
+
+@dataclass
+class PerStreamLocks(MemoryPointer):
+    held: set[str] = field(default_factory=set)
+
+    @contextmanager
+    def writer_lock(self, source: str) -> Iterator[bool]:
+        if source in self.held:
+            yield False
+            return
+        self.held.add(source)
+        try:
+            yield True
+        finally:
+            self.held.discard(source)
+
+
+def test_every_live_stream_advances_on_its_own_cadence_and_a_bad_file_fails_alone() -> None:
+    store = MemoryStore({"inputs/a.csv": _file(25), "inputs/b.csv": _file(15),
+                         "inputs/bad.csv": b"customer,merchant\r\nC1,M1\r\n"})  # fmt: skip
+    registry = MemoryRegistry([Stream(s, f"inputs/{s}.csv", None, None, None)
+                               for s in ("a", "b", "bad")])  # fmt: skip
+    state, clock = PerStreamLocks(), Clock()
+    # b started 3 s after a: its chunk k is due at T0 + 3 + 7k, a's at T0 + 7k
+    b_start = T0 + timedelta(seconds=3)
+    state.save(Pointer("b", "inputs/b.csv", HEADER, b_start, 0, 3 + len(HEADER), 0, False))
+    written: list[tuple[str, datetime]] = []
+    put = store.put
+    store.put = lambda key, data: (written.append((key, clock.now)), put(key, data))  # type: ignore[method-assign]
+    settings = Settings(chunk_rows=10, chunk_interval_seconds=7)
+    reports = tick_streams(store, state, registry, settings, run_seconds=60, clock=clock,
+                           sleep=clock.sleep)  # fmt: skip
+    assert [(r.source, r.chunks_written, r.done) for r in reports] == [
+        ("a", [0, 1, 2], True), ("b", [0, 1], True), ("bad", [], False)]
+    assert "header" in registry.failed["bad"] and reports[2].failed == registry.failed["bad"]
+    chunks = [(key, at - T0) for key, at in written if key.endswith(".csv")]
+    assert chunks == [(f"chunks/{s}/chunk_{k:06d}.csv", timedelta(seconds=t)) for s, k, t in (
+        ("a", 0, 0), ("b", 0, 3), ("a", 1, 7), ("b", 1, 10), ("a", 2, 14))]  # fmt: skip
+
+
+def test_a_stream_far_behind_does_not_hold_the_others_up() -> None:
+    """Of the chunks due, the stream that has written least in this tick goes first."""
+    store = MemoryStore({"inputs/a.csv": _file(45), "inputs/b.csv": _file(45)})
+    registry = MemoryRegistry([Stream(s, f"inputs/{s}.csv", None, None, None) for s in "ab"])
+    state, clock = PerStreamLocks(), Clock()
+    # a started a minute ago (all of its chunks are due); b starts now
+    state.save(Pointer("a", "inputs/a.csv", HEADER, T0 - timedelta(seconds=60), 0,
+                       3 + len(HEADER), 0, False))  # fmt: skip
+    order: list[str] = []
+    put = store.put
+    store.put = lambda key, data: (order.append(key.split("/")[1]), put(key, data))  # type: ignore[method-assign]
+    settings = Settings(chunk_rows=10, chunk_interval_seconds=7)
+    tick_streams(store, state, registry, settings, run_seconds=0, clock=clock, sleep=clock.sleep)
+    assert order[:4] == ["a", "b", "a", "a"]  # b's chunk 0 is due at once, then a catches up

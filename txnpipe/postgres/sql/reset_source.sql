@@ -1,5 +1,6 @@
 -- Every row of one source but the source itself (and the hold of the run that resets it).
-WITH chunker AS (DELETE FROM txnpipe.chunker_state WHERE source_id = %(sid)s),
+WITH streams AS (DELETE FROM txnpipe.streams WHERE source_id = %(sid)s),
+     chunker AS (DELETE FROM txnpipe.chunker_state WHERE source_id = %(sid)s),
      detector AS (DELETE FROM txnpipe.detector_state WHERE source_id = %(sid)s),
      arrivals AS (DELETE FROM txnpipe.arrivals WHERE source_id = %(sid)s),
      chunk_log AS (DELETE FROM txnpipe.chunk_log WHERE source_id = %(sid)s),

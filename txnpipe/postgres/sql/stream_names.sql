@@ -1,0 +1,1 @@
+SELECT name FROM txnpipe.streams JOIN txnpipe.sources USING (source_id)

@@ -1,0 +1,66 @@
+"""The stream registry (``txnpipe.streams``): each stream's input and importance file, pinned
+to their versions, its status and the reason it failed; and the puts refused."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from txnpipe.core.ports import ObjectVersion
+from txnpipe.core.streams import Refusal, Status, Stream
+from txnpipe.postgres.connection import source_id
+from txnpipe.postgres.statements import statement
+
+
+def _version(version_id: str | None, etag: str | None) -> ObjectVersion | None:
+    return None if etag is None else ObjectVersion(version_id, etag)
+
+
+def _stream(source: str, row: Sequence[Any]) -> Stream:
+    input_version = _version(row[1], row[2])
+    assert input_version is not None
+    return Stream(source, row[0], input_version, row[3], _version(row[4], row[5]),
+                  Status(row[6]), row[7], row[8], row[9])  # fmt: skip
+
+
+@dataclass
+class PgStreamRegistry:
+    conn: psycopg.Connection
+
+    def stream(self, source: str) -> Stream | None:
+        row = self.conn.execute(statement("stream_of"), {"source": source}).fetchone()
+        return None if row is None else _stream(source, row)
+
+    def register(self, stream: Stream) -> bool:
+        importance = stream.importance_version
+        row = self.conn.execute(statement("register_stream"), {
+            "sid": source_id(self.conn, stream.source), "input_key": stream.input_key,
+            "input_version_id": stream.input_version.version_id,
+            "input_etag": stream.input_version.etag, "importance_key": stream.importance_key,
+            "importance_version_id": importance and importance.version_id,
+            "importance_etag": importance and importance.etag, "status": stream.status.value,
+            "error": stream.error, "restarts": stream.restarts,
+        }).fetchone()  # fmt: skip
+        return row is not None
+
+    def refuse(self, refusal: Refusal) -> None:
+        version = refusal.input_version
+        self.conn.execute(statement("refuse_stream"), {
+            "source": refusal.source, "input_key": refusal.input_key,
+            "input_version_id": version and version.version_id,
+            "input_etag": version and version.etag, "reason": refusal.reason,
+        })  # fmt: skip
+
+    def fail(self, source: str, reason: str) -> None:
+        self.conn.execute(statement("fail_stream"),
+                          {"sid": source_id(self.conn, source), "reason": reason})  # fmt: skip
+
+    def chunking(self, sources: Sequence[str] | None = None) -> list[Stream]:
+        rows = self.conn.execute(statement("chunking_streams"),
+                                 {"sources": None if sources is None else list(sources)})  # fmt: skip
+        return [_stream(row[0], row[1:]) for row in rows]
+
+    def names(self) -> set[str]:
+        return {name for (name,) in self.conn.execute(statement("stream_names"))}
