@@ -30,6 +30,7 @@ CHUNKS_PREFIX = "chunks/"
 DETECTIONS_PREFIX = "detections/"
 REJECTS_PREFIX = "rejects/"
 GLUE_PREFIX = "glue/"
+ATHENA_PREFIX = "athena/"  # the Athena workgroup's query results
 
 # SPEC section 6: the settings the core reads as TXNPIPE_<NAME> (integer ones first).
 INTEGER_SETTINGS = (
@@ -95,6 +96,8 @@ DEFAULTS: dict[str, Any] = {
     "glueTimeoutMinutes": 60,
     "glueMaxConcurrentRuns": 1,
     "logRetentionDays": 30,
+    "scratchExpirationDays": 30,
+    "outputsExpirationDays": None,
     "alarmTopicArn": None,
     "localInvoke": False,
     "settings": {},
@@ -224,6 +227,10 @@ class TxnPipeConfig:
     glue_timeout_minutes: int = DEFAULTS["glueTimeoutMinutes"]
     glue_max_concurrent_runs: int = DEFAULTS["glueMaxConcurrentRuns"]
     log_retention_days: int = DEFAULTS["logRetentionDays"]
+    # chunks/, glue/ and athena/ expire after this many days; detections/ and rejects/ only
+    # if outputs_expiration_days is set
+    scratch_expiration_days: int = DEFAULTS["scratchExpirationDays"]
+    outputs_expiration_days: int | None = None
     alarm_topic_arn: str | None = None
     local_invoke: bool = False
     settings_env: Mapping[str, str] = field(default_factory=dict)
@@ -320,6 +327,10 @@ class TxnPipeConfig:
                 "glueMaxConcurrentRuns", get("glueMaxConcurrentRuns"), minimum=1
             ),
             log_retention_days=_as_int("logRetentionDays", get("logRetentionDays"), minimum=1),
+            scratch_expiration_days=_as_int("scratchExpirationDays", get("scratchExpirationDays"),
+                                            minimum=1),  # fmt: skip
+            outputs_expiration_days=None if get("outputsExpirationDays") is None else _as_int(
+                "outputsExpirationDays", get("outputsExpirationDays"), minimum=1),  # fmt: skip
             alarm_topic_arn=_as_optional_str(get("alarmTopicArn")),
             local_invoke=_as_bool("localInvoke", get("localInvoke")),
             settings_env=parse_settings(get("settings")),
@@ -335,7 +346,7 @@ class TxnPipeConfig:
             raise ConfigError(
                 f"context {_key('inputsPrefix')} must look like 'inputs/', got {self.inputs_prefix!r}"
             )
-        reserved = (CHUNKS_PREFIX, DETECTIONS_PREFIX, REJECTS_PREFIX, GLUE_PREFIX)
+        reserved = (CHUNKS_PREFIX, DETECTIONS_PREFIX, REJECTS_PREFIX, GLUE_PREFIX, ATHENA_PREFIX)
         if any(
             self.inputs_prefix.startswith(p) or p.startswith(self.inputs_prefix) for p in reserved
         ):
@@ -394,6 +405,11 @@ class TxnPipeConfig:
         """Where the importance files go: only the detector (and the Glue job) may read them;
         the chunker lists their versions when it registers a stream."""
         return self.inputs.importance
+
+    @property
+    def catalog_database(self) -> str:
+        """The Glue Data Catalog database of the query tables (lower case, as Glue keeps it)."""
+        return re.sub(r"[^a-z0-9_]", "_", self.stack_name.lower())
 
     @property
     def uses_glue(self) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import Construct
 
+from infra.catalog import QueryCatalog
 from infra.chunker import Chunker
 from infra.config import TxnPipeConfig
 from infra.database import Database
@@ -75,6 +76,7 @@ class TxnPipeStack(cdk.Stack):
         # Functions connect as roles the migration creates, to the schema it applies.
         for function in (self.chunker.function, self.detector.function):
             function.node.add_dependency(self.migration.resource)
+        self.catalog = QueryCatalog(self, "Catalog", config=config, storage=self.storage)
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -126,6 +128,11 @@ class TxnPipeStack(cdk.Stack):
                 self.detector.dead_letter_queue.queue_url,
                 "Detector dead-letter queue",
             ),
+            "CatalogDatabase": (
+                self.catalog.database_name,
+                "Glue Data Catalog database of the detections and rejects tables",
+            ),
+            "AthenaWorkGroup": (self.catalog.work_group.ref, "Athena workgroup for those tables"),
         }
         if self.heavy_aggregation is not None:
             outputs["GlueJobName"] = (

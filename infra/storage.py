@@ -15,7 +15,14 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.config import TxnPipeConfig
+from infra.config import (
+    ATHENA_PREFIX,
+    CHUNKS_PREFIX,
+    DETECTIONS_PREFIX,
+    GLUE_PREFIX,
+    REJECTS_PREFIX,
+    TxnPipeConfig,
+)
 
 # Where the data bucket's server access logs land in the log bucket.
 ACCESS_LOGS_PREFIX = "data-bucket/"
@@ -51,18 +58,7 @@ class Storage(Construct):
             enforce_ssl=True,
             versioned=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[
-                # Chunks and detections are rewritten on retries (same key, same bytes):
-                # keep superseded versions only briefly.
-                s3.LifecycleRule(
-                    id="expire-noncurrent-versions",
-                    noncurrent_version_expiration=cdk.Duration.days(30),
-                ),
-                s3.LifecycleRule(
-                    id="abort-incomplete-multipart-uploads",
-                    abort_incomplete_multipart_upload_after=cdk.Duration.days(7),
-                ),
-            ],
+            lifecycle_rules=_lifecycle_rules(config),
             removal_policy=removal,
             auto_delete_objects=auto_delete,
         )
@@ -92,3 +88,27 @@ class Storage(Construct):
     def objects(self, prefix: str) -> str:
         """ARN pattern of every object under ``prefix`` (``arn:...:bucket/prefix*``)."""
         return self.bucket.arn_for_objects(f"{prefix}*")
+
+
+def _lifecycle_rules(config: TxnPipeConfig) -> list[s3.LifecycleRule]:
+    """Data that ages out: chunks, the batch engine's scratch and the query results after
+    ``scratchExpirationDays`` (a stream's chunks are what its detections were made from: an
+    ended stream no longer needs them); detections and rejects never, unless
+    ``outputsExpirationDays`` says so; inputs never (a stream's version pins them). Superseded
+    versions (chunks and detections are rewritten on retries, same key and bytes; an input put
+    again) go after 30 days."""
+    scratch = cdk.Duration.days(config.scratch_expiration_days)
+    rules = [
+        s3.LifecycleRule(id="expire-noncurrent-versions",
+                         noncurrent_version_expiration=cdk.Duration.days(30)),
+        s3.LifecycleRule(id="abort-incomplete-multipart-uploads",
+                         abort_incomplete_multipart_upload_after=cdk.Duration.days(7)),
+        *(s3.LifecycleRule(id=f"expire-{prefix.rstrip('/')}", prefix=prefix, expiration=scratch)
+          for prefix in (CHUNKS_PREFIX, GLUE_PREFIX, ATHENA_PREFIX)),
+    ]  # fmt: skip
+    if config.outputs_expiration_days is not None:
+        outputs = cdk.Duration.days(config.outputs_expiration_days)
+        rules += [s3.LifecycleRule(id=f"expire-{prefix.rstrip('/')}", prefix=prefix,
+                                   expiration=outputs)
+                  for prefix in (DETECTIONS_PREFIX, REJECTS_PREFIX)]  # fmt: skip
+    return rules

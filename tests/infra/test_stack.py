@@ -509,3 +509,57 @@ def test_handlers_are_thin(default_synth: Synth) -> None:
         text = Path(REPO, "lambdas", folder, "handler.py").read_text()
         assert f"from txnpipe.aws.entry import {function}" in text
         assert f"return {function}(event, context)" in text
+
+
+# -- queries and data that ages out -------------------------------------------------------
+
+
+def test_catalogue_tables_lie_over_the_outputs_partitioned_by_stream(default_synth: Synth) -> None:
+    from txnpipe.core.tables import TABLES
+
+    bucket = ref(logical_id(default_synth, default_synth.stack.storage.bucket))
+    (database,) = default_synth.of_type("AWS::Glue::Database").values()
+    assert database["Properties"]["DatabaseInput"]["Name"] == "txnpipe"
+    tables = {t["Properties"]["TableInput"]["Name"]: t["Properties"]
+              for t in default_synth.of_type("AWS::Glue::Table").values()}  # fmt: skip
+    assert set(tables) == {"detections", "rejects"}
+    for table in TABLES:
+        props = tables[table.name]
+        assert props["DatabaseName"] == "txnpipe"
+        found = props["TableInput"]
+        location = {"Fn::Join": ["", ["s3://", bucket, f"/{table.prefix}"]]}
+        assert found["StorageDescriptor"]["Location"] == location
+        assert [c["Name"] for c in found["StorageDescriptor"]["Columns"]] == [
+            c.lower() for c in table.columns]  # fmt: skip
+        assert found["PartitionKeys"] == [{"Name": "source", "Type": "string"}]
+        params = found["Parameters"]
+        assert params["projection.enabled"] == "true" and params["skip.header.line.count"] == "1"
+        assert params["projection.source.type"] == "injected"  # any stream, no crawler
+        assert params["storage.location.template"] == {
+            "Fn::Join": ["", ["s3://", bucket, f"/{table.prefix}${{source}}/"]]}
+    assert not default_synth.of_type("AWS::Glue::Crawler")
+
+
+def test_the_workgroup_keeps_its_results_encrypted_in_its_own_place(default_synth: Synth) -> None:
+    bucket = ref(logical_id(default_synth, default_synth.stack.storage.bucket))
+    (group,) = default_synth.of_type("AWS::Athena::WorkGroup").values()
+    config = group["Properties"]["WorkGroupConfiguration"]
+    assert group["Properties"]["Name"] == "TxnPipe"
+    assert config["EnforceWorkGroupConfiguration"] is True
+    assert config["ResultConfiguration"] == {
+        "OutputLocation": {"Fn::Join": ["", ["s3://", bucket, "/athena/"]]},
+        "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"},
+    }
+    assert config["BytesScannedCutoffPerQuery"] > 0
+
+
+def test_scratch_data_expires_and_detections_stay(default_synth: Synth) -> None:
+    props = default_synth.resources[logical_id(default_synth, default_synth.stack.storage.bucket)]
+    rules = {r["Id"]: r for r in props["Properties"]["LifecycleConfiguration"]["Rules"]}
+    for prefix in ("chunks", "glue", "athena"):
+        assert rules[f"expire-{prefix}"]["Prefix"] == f"{prefix}/"
+        assert rules[f"expire-{prefix}"]["ExpirationInDays"] == 30
+    assert rules["expire-noncurrent-versions"]["NoncurrentVersionExpiration"] == {
+        "NoncurrentDays": 30}  # fmt: skip
+    assert not [r for r in rules.values() if r.get("Prefix", "").startswith(
+        ("detections", "rejects", "inputs"))]  # fmt: skip

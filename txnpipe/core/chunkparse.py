@@ -63,12 +63,15 @@ def _quote_free_lines(data: bytes) -> Iterator[str] | None:
     return (line for line in text.split("\n") if line and line != "\r")
 
 
+REJECT_COLUMNS = ("record", "reason", "line")
+
+
 def rejects_csv(rejects: Sequence[Reject]) -> bytes:
     """One row per rejected record; the raw line is kept for repair, with bytes that are not
     UTF-8 and NUL characters written as ``\\xNN`` (no output file holds a raw NUL)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(("record", "reason", "line"))
+    writer.writerow(REJECT_COLUMNS)
     for r in rejects:
         line = r.raw.decode("utf-8", errors="backslashreplace").rstrip("\r\n")
         writer.writerow((r.record, r.reason, line.replace("\x00", "\\x00")))

@@ -123,6 +123,15 @@ def _parser() -> argparse.ArgumentParser:
     stat.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assign",
                       help="settings (detection_batch_rows counts the rows in files)")  # fmt: skip
 
+    qry = command("query", "SQL over a run folder's detections and rejects (the tables the "
+                           "stack's Athena workgroup has), printed as CSV")  # fmt: skip
+    qry.add_argument("--from", type=Path, required=True, dest="run_dir", metavar="RUN_DIR",
+                     help="the folder a `txnpipe run --out` wrote")  # fmt: skip
+    qry.add_argument("sql", metavar="SQL",
+                     help="a query over the tables detections and rejects (partition column "
+                          "source), e.g. \"SELECT count(*) FROM detections WHERE patternId = "
+                          "'PatId1'\"")  # fmt: skip
+
     rep = command("report", "an HTML report of a finished run's folder")
     rep.add_argument("--from", type=Path, required=True, dest="run_dir", metavar="RUN_DIR",
                      help="the folder a `txnpipe run --out` wrote")  # fmt: skip
@@ -230,6 +239,12 @@ def _status(args: argparse.Namespace) -> None:
         print_table(report)
 
 
+def _query(args: argparse.Namespace) -> None:
+    from txnpipe.tools.query import query
+
+    query(args.run_dir, args.sql)
+
+
 def _report(args: argparse.Namespace) -> None:
     from txnpipe.tools.report import write_report
 
@@ -255,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         commands = {
             "run": _run, "generate": _generate, "invoke": _invoke, "backfill": _backfill,
-            "status": _status, "report": _report,
+            "status": _status, "query": _query, "report": _report,
         }  # fmt: skip
         status = commands[args.command](args)
     except TxnpipeError as exc:
