@@ -27,7 +27,7 @@ from txnpipe.core import environment as ENV
 from txnpipe.core.chunker import tick_streams
 from txnpipe.core.detector import Detector
 from txnpipe.core.errors import TxnpipeError
-from txnpipe.core.events import chunk_refs, is_job_state_change, is_sweep, s3_puts
+from txnpipe.core.events import chunk_refs, is_job_state_change, is_sweep, purge_request, s3_puts
 from txnpipe.core.keys import CHUNKS_PREFIX
 from txnpipe.core.ports import UpgradeEngine
 from txnpipe.core.settings import Settings
@@ -180,6 +180,11 @@ def handle_chunker_event(event: Mapping[str, Any], context: Any) -> dict[str, An
 def handle_detector_event(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     log = obs.logger(obs.DETECTOR_SERVICE)
     with obs.invocation(log, context):
+        if (source := purge_request(event)) is not None:
+            batch_rows = Settings.from_sources(os.environ).detection_batch_rows
+            purged = postgres.purge(_db(), source, batch_rows)
+            obs.report_purge(log, purged)
+            return {"purged": source, "removed": purged.removed, "already": purged.already}
         refs = chunk_refs(event)
         obs.log_event(log, refs)
         config = Config.from_env(os.environ)

@@ -36,7 +36,7 @@ from txnpipe.core.detector import DetectorReport
 from txnpipe.core.keys import ChunkRef, chunk_key, detections_key, manifest_key
 from txnpipe.core.ports import ChunkerState, UpgradeRun
 from txnpipe.core.rules import CATALOGUE
-from txnpipe.core.streams import Registration
+from txnpipe.core.streams import Purge, Registration
 from txnpipe.postgres import reports
 
 NAMESPACE = "txnpipe"
@@ -234,6 +234,12 @@ def report_registrations(log: Logger, registrations: Sequence[Registration]) -> 
                    [sum(r.outcome == "refused" for r in registrations)]),
             Metric("StreamsFailed", MetricUnit.Count, [len(failed)]),
         ])  # fmt: skip
+
+
+def report_purge(log: Logger, purged: Purge) -> None:
+    with _telemetry(log):
+        log.info("stream purged", extra={"source": purged.source, "removed": purged.removed,
+                                         "already": purged.already})  # fmt: skip
 
 
 def report_importance_put(log: Logger, key: str) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
+from txnpipe.core.errors import TxnpipeError
 from txnpipe.core.keys import ChunkRef, parse_chunk_key
 from txnpipe.core.ports import ObjectVersion
 
@@ -59,3 +60,14 @@ def is_sweep(event: Mapping[str, Any]) -> bool:
 
 def is_job_state_change(event: Mapping[str, Any]) -> bool:
     return event.get("detail-type") == "Glue Job State Change"
+
+
+def purge_request(event: Mapping[str, Any]) -> str | None:
+    """The source a ``{"txnpipe": "purge", "source": NAME}`` event names (invoked by hand:
+    docs/deploy.md), else None."""
+    if event.get("txnpipe") != "purge":
+        return None
+    source = event.get("source")
+    if not isinstance(source, str) or not source:
+        raise TxnpipeError('a purge event names its stream: {"txnpipe": "purge", "source": NAME}')
+    return source

@@ -14,9 +14,10 @@ from datetime import datetime
 from enum import Enum
 from typing import Protocol
 
+from txnpipe.core.detections import files_due
 from txnpipe.core.errors import TxnpipeError
 from txnpipe.core.keys import source_name
-from txnpipe.core.ports import ObjectStore, ObjectVersion
+from txnpipe.core.ports import ObjectStore, ObjectVersion, StreamProgress
 
 DEFAULT_INPUTS_PREFIX = "inputs/"
 # The inputs prefix's two folders: a file's folder says what it is, and each function may
@@ -186,3 +187,35 @@ def discover_inputs(store: ObjectStore, registry: StreamRegistry,
             found.append(register_input(store, registry, key, None, prefixes))
             known.add(source)
     return found
+
+
+PURGED_TABLES = ("history", "pairs", "merchants", "customers", "weights", "arrivals")
+
+
+@dataclass(frozen=True)
+class Purge:
+    """What ``purge`` removed of a stream: rows by table (``PURGED_TABLES``)."""
+
+    source: str
+    removed: dict[str, int]
+    already: bool = False  # purged before: nothing left to remove
+
+
+def purge_refusal(source: str, stream: Stream | None, progress: StreamProgress | None,
+                  batch_rows: int) -> str | None:  # fmt: skip
+    """Why the stream may not be purged now; None when it may. Only a stream that has
+    ended (every chunk applied, every point's PatId1 known, its last file written), failed,
+    or been purged may be: a live stream's history is what its next chunk is detected on."""
+    if stream is None and progress is None:
+        return f"there is no stream named {source!r}"
+    if stream is not None and stream.status is not Status.LIVE:
+        return None
+    if progress is not None and progress.ended and not files_due(
+        progress.detections, progress.files_written, batch_rows, True
+    ):
+        return None
+    applied = "no chunk applied yet"
+    if progress is not None:
+        total = "" if progress.total_chunks is None else f" of {progress.total_chunks}"
+        applied = f"{progress.next_chunk}{total} chunks applied"
+    return f"stream {source!r} is live ({applied}): only an ended stream can be purged"

@@ -29,5 +29,5 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON
     txnpipe.history, txnpipe.customers, txnpipe.pairs, txnpipe.merchants, txnpipe.detections
 TO txnpipe_detector;
 GRANT EXECUTE ON FUNCTION txnpipe.weight_key(text, text, text) TO txnpipe_detector;
--- The importance file each stream was registered with.
-GRANT SELECT ON txnpipe.streams TO txnpipe_detector;
+-- The importance file each stream was registered with; a purge marks its stream purged.
+GRANT SELECT, UPDATE (status, changed_at) ON txnpipe.streams TO txnpipe_detector;

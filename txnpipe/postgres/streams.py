@@ -8,9 +8,11 @@ from typing import Any
 
 import psycopg
 
+from txnpipe.core.errors import TxnpipeError
 from txnpipe.core.ports import ObjectVersion
-from txnpipe.core.streams import Refusal, Status, Stream
+from txnpipe.core.streams import PURGED_TABLES, Purge, Refusal, Status, Stream, purge_refusal
 from txnpipe.postgres.connection import source_id
+from txnpipe.postgres.detector_state import PgDetectorState
 from txnpipe.postgres.statements import statement
 
 
@@ -19,9 +21,7 @@ def _version(version_id: str | None, etag: str | None) -> ObjectVersion | None:
 
 
 def _stream(source: str, row: Sequence[Any]) -> Stream:
-    input_version = _version(row[1], row[2])
-    assert input_version is not None
-    return Stream(source, row[0], input_version, row[3], _version(row[4], row[5]),
+    return Stream(source, row[0], _version(row[1], row[2]), row[3], _version(row[4], row[5]),
                   Status(row[6]), row[7], row[8], row[9])  # fmt: skip
 
 
@@ -37,8 +37,9 @@ class PgStreamRegistry:
         importance = stream.importance_version
         row = self.conn.execute(statement("register_stream"), {
             "sid": source_id(self.conn, stream.source), "input_key": stream.input_key,
-            "input_version_id": stream.input_version.version_id,
-            "input_etag": stream.input_version.etag, "importance_key": stream.importance_key,
+            "input_version_id": stream.input_version and stream.input_version.version_id,
+            "input_etag": stream.input_version and stream.input_version.etag,
+            "importance_key": stream.importance_key,
             "importance_version_id": importance and importance.version_id,
             "importance_etag": importance and importance.etag, "status": stream.status.value,
             "error": stream.error, "restarts": stream.restarts,
@@ -64,3 +65,25 @@ class PgStreamRegistry:
 
     def names(self) -> set[str]:
         return {name for (name,) in self.conn.execute(statement("stream_names"))}
+
+
+def purge(conn: psycopg.Connection, source: str, batch_rows: int) -> Purge:
+    """Remove an ended stream's history, aggregates, customers and weights, keeping its
+    chunk log and detection outbox, in one transaction that holds the detector's progress
+    row (no chunk is applied meanwhile); raises ``TxnpipeError`` for a live stream."""
+    registry = PgStreamRegistry(conn)
+    with conn.transaction():
+        sid = source_id(conn, source)
+        conn.execute(statement("lock_detector_state"), {"sid": sid})
+        stream = registry.stream(source)
+        progress = PgDetectorState(conn).progress_of(source)
+        reason = purge_refusal(source, stream, progress, batch_rows)
+        if reason is not None:
+            raise TxnpipeError(reason)
+        if stream is not None and stream.status is Status.PURGED:
+            return Purge(source, dict.fromkeys(PURGED_TABLES, 0), already=True)
+        row = conn.execute(statement("purge_source"), {"sid": sid}).fetchone()
+        assert row is not None
+        if conn.execute(statement("mark_purged"), {"sid": sid}).fetchone() is None:
+            conn.execute(statement("register_purged"), {"sid": sid})
+    return Purge(source, dict(zip(PURGED_TABLES, map(int, row))))

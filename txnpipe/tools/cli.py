@@ -9,8 +9,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from txnpipe import __version__
@@ -113,15 +113,16 @@ def _parser() -> argparse.ArgumentParser:
                       help=_SETTINGS_HELP)  # fmt: skip
 
     stat = command("status", "where every stream in a txnpipe database stands")
-    stat.add_argument("--database-url", metavar="URL", default=os.environ.get(ENV.DATABASE_URL),
-                      help=f"the database (default: {ENV.DATABASE_URL})")  # fmt: skip
-    stat.add_argument("--pg-data", type=Path, metavar="DIR",
-                      help="the embedded PostgreSQL of a `txnpipe run --pg-data DIR` (attached "
-                           "to while that run lasts)")  # fmt: skip
+    _database_options(stat)
     stat.add_argument("--source", metavar="NAME", help="only this source")
     stat.add_argument("--json", action="store_true", help="machine-readable output")
     stat.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assign",
                       help="settings (detection_batch_rows counts the rows in files)")  # fmt: skip
+
+    pur = command("purge", "remove an ended stream's history, aggregates and weights from the "
+                           "database, keeping its chunk log and detections")  # fmt: skip
+    _database_options(pur)
+    pur.add_argument("--source", metavar="NAME", required=True, help="the stream")
 
     qry = command("query", "SQL over a run folder's detections and rejects (the tables the "
                            "stack's Athena workgroup has), printed as CSV")  # fmt: skip
@@ -142,6 +143,30 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--source", metavar="NAME",
                      help="the stream to report on, when the run holds several")  # fmt: skip
     return parser
+
+
+def _database_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--database-url", metavar="URL", default=os.environ.get(ENV.DATABASE_URL),
+                        help=f"the database (default: {ENV.DATABASE_URL})")  # fmt: skip
+    parser.add_argument("--pg-data", type=Path, metavar="DIR",
+                        help="the embedded PostgreSQL of a `txnpipe run --pg-data DIR` "
+                             "(attached to while that run lasts)")  # fmt: skip
+
+
+@contextmanager
+def _database(args: argparse.Namespace) -> Iterator[str]:
+    """The URL of ``--database-url``, or of the embedded server of ``--pg-data``."""
+    from txnpipe.local import services
+
+    if not args.database_url and not args.pg_data:
+        raise TxnpipeError("--database-url (or TXNPIPE_DATABASE_URL) or --pg-data is required")
+    if args.pg_data:
+        if not (args.pg_data / "PG_VERSION").is_file():
+            raise TxnpipeError(f"{str(args.pg_data)!r} holds no PostgreSQL data directory")
+        with services.postgres_to_read(args.pg_data) as url:
+            yield url
+    else:
+        yield args.database_url
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -219,24 +244,29 @@ def _backfill(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> None:
-    from txnpipe.local import services
     from txnpipe.tools.status import collect, print_table
 
-    if not args.database_url and not args.pg_data:
-        raise TxnpipeError("--database-url (or TXNPIPE_DATABASE_URL) or --pg-data is required")
-    if args.pg_data and not (args.pg_data / "PG_VERSION").is_file():
-        raise TxnpipeError(f"{str(args.pg_data)!r} holds no PostgreSQL data directory")
     settings = Settings.from_sources(os.environ, args.assign)
-    with ExitStack() as stack:
-        if args.pg_data:
-            database_url = stack.enter_context(services.postgres_to_read(args.pg_data))
-        else:
-            database_url = args.database_url
+    with _database(args) as database_url:
         report = collect(database_url, settings.detection_batch_rows, args.source)
     if args.json:
         print(report.as_json())
     else:
         print_table(report)
+
+
+def _purge(args: argparse.Namespace) -> None:
+    from txnpipe import postgres
+
+    batch_rows = Settings.from_sources(os.environ).detection_batch_rows
+    with _database(args) as database_url, postgres.connect(database_url) as conn:
+        purged = postgres.purge(conn, args.source, batch_rows)
+    if purged.already:
+        print(f"stream {args.source!r} was purged already")
+    else:
+        removed = ", ".join(f"{n:,} {table}" for table, n in purged.removed.items())
+        print(f"purged stream {args.source!r}: removed {removed} rows; its chunk log and "
+              "detections are kept")  # fmt: skip
 
 
 def _query(args: argparse.Namespace) -> None:
@@ -270,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         commands = {
             "run": _run, "generate": _generate, "invoke": _invoke, "backfill": _backfill,
-            "status": _status, "query": _query, "report": _report,
+            "status": _status, "purge": _purge, "query": _query, "report": _report,
         }  # fmt: skip
         status = commands[args.command](args)
     except TxnpipeError as exc:

@@ -15,6 +15,7 @@ import pytest
 from tests.functional.datasets import dataset
 from tests.functional.pipeline_kit import Kit
 from txnpipe.aws import entry
+from txnpipe.core.errors import TxnpipeError
 from txnpipe.core.keys import chunk_key, manifest_key, source_name
 from txnpipe.local import services
 from txnpipe.local.invoke import invoke_handler
@@ -560,3 +561,24 @@ def test_the_tick_registers_a_stream_whose_put_event_was_lost(
     (line,) = [log for log in logs if log["message"] == "stream registered"]
     assert line["source"] == kit.source
     assert _stream_row(kit, kit.source) is not None and _refusals(kit) == []
+
+
+def test_the_purge_event_purges_an_ended_stream_and_refuses_a_live_one(
+    lambda_env: Kit, in_lambda: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kit = lambda_env
+    purge = {"txnpipe": "purge", "source": kit.source}
+    written = tick()["written"]
+    invoke_handler("detector", _put_event(chunk_key(kit.source, written[0])))
+    with pytest.raises(TxnpipeError, match="is live"):
+        invoke_handler("detector", purge)
+    for k in written[1:]:
+        invoke_handler("detector", _put_event(chunk_key(kit.source, k)))
+    assert invoke_handler("detector", _put_event(manifest_key(kit.source)))["ended"] == [kit.source]
+    capsys.readouterr()
+    result = invoke_handler("detector", purge)
+    assert result["purged"] == kit.source and result["removed"]["history"] > 0
+    _, logs = _telemetry(capsys.readouterr().out)
+    (line,) = [log for log in logs if log["message"] == "stream purged"]
+    assert line["removed"] == result["removed"]
+    assert kit.detection_files() == dataset().expected()  # the outputs stay

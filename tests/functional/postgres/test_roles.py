@@ -26,17 +26,24 @@ def test_each_function_role_does_its_work_and_nothing_else(
     kit = Kit.upload(s3_endpoint, bucket, database_url, ds.settings, ds.transactions, ds.importance)
 
     chunker_kit = Kit(**{**kit.__dict__, "database_url": _as(database_url, postgres.CHUNKER_ROLE)})
+    chunker_kit.register()  # the put's event: the chunker registers the stream
     chunks = chunker_kit.write_all_chunks()
     with postgres.connect(_as(database_url, postgres.DETECTOR_ROLE)) as conn:
         kit.deliver(conn, kit.chunk_keys(chunks))
-    assert kit.detection_files() == ds.expected()
+        assert kit.detection_files() == ds.expected()
+        # the detector's purge event: it may remove an ended stream's state and mark it
+        assert postgres.purge(conn, kit.source, kit.settings.detection_batch_rows).removed
 
     forbidden = {
         postgres.CHUNKER_ROLE: ["SELECT count(*) FROM txnpipe.history",
-                               "DELETE FROM txnpipe.detections", "CREATE TABLE txnpipe.x (a int)"],
+                               "DELETE FROM txnpipe.detections", "CREATE TABLE txnpipe.x (a int)",
+                               "DELETE FROM txnpipe.streams",
+                               "SELECT count(*) FROM txnpipe.stream_refusals"],
         postgres.DETECTOR_ROLE: ["UPDATE txnpipe.chunker_state SET done = false",
                                 "SELECT count(*) FROM txnpipe.chunker_state",
-                                "DROP TABLE txnpipe.pairs"],
+                                "DROP TABLE txnpipe.pairs",
+                                "UPDATE txnpipe.streams SET input_key = 'x'",
+                                "INSERT INTO txnpipe.streams (source_id) VALUES (1)"],
     }  # fmt: skip
     for role, statements in forbidden.items():
         with psycopg.connect(_as(database_url, role), autocommit=True) as conn:

@@ -3,9 +3,10 @@
 -- reason. A put of a name that is already a stream changes nothing: it is recorded here.
 CREATE TABLE IF NOT EXISTS txnpipe.streams (
     source_id                  int PRIMARY KEY REFERENCES txnpipe.sources,
-    input_key                  text NOT NULL,
+    -- NULL only for a source from before streams were registered, purged since
+    input_key                  text,
     input_version_id           text,           -- NULL where the bucket keeps no versions
-    input_etag                 text NOT NULL,
+    input_etag                 text,
     importance_key             text,           -- NULL: none was present (the stream failed)
     importance_version_id      text,
     importance_etag            text,
