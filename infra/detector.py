@@ -48,6 +48,7 @@ from infra.config import (
     TxnPipeConfig,
 )
 from infra.database import Database
+from infra.detection_events import DetectionEvents
 from infra.functions import VpcPythonFunction
 from infra.heavy_aggregation import HeavyAggregation
 from infra.nag import acknowledge, iam5_resource
@@ -69,6 +70,7 @@ class Detector(Construct):
         storage: Storage,
         database: Database,
         heavy: HeavyAggregation | None,
+        detection_events: DetectionEvents,
     ) -> None:
         """``heavy``: the Glue job, with ``upgradeEngine=spark`` only (else ``None``)."""
         super().__init__(scope, construct_id)
@@ -92,6 +94,7 @@ class Detector(Construct):
             ENV.BUCKET: storage.bucket.bucket_name,
             **database.client_environment(DETECTOR_DB_USER),
             ENV.UPGRADE_ENGINE: config.upgrade_engine,
+            ENV.EVENT_BUS: detection_events.bus.event_bus_name,
             **({ENV.GLUE_JOB_NAME: heavy.job_name} if heavy is not None else {}),
             **config.powertools_env(DETECTOR_SERVICE),
         }
@@ -138,6 +141,9 @@ class Detector(Construct):
                 conditions={"StringLike": {"s3:prefix": [f"{CHUNKS_PREFIX}*"]}},
             )
         )
+        # An event per detection file, on the stack's bus only (through its endpoint).
+        detection_events.grant_put(self.lambda_.role)
+        self.lambda_.allow_https_to_endpoints()
         database.allow_client(self.lambda_.security_group, "PostgreSQL from the detector Lambda")
         database.grant_connect(self.lambda_.role, DETECTOR_DB_USER)
         self.lambda_.allow_https_to_s3()
@@ -190,5 +196,4 @@ class Detector(Construct):
             )
         )
         heavy.grant_start_and_poll(self.function)
-        self.lambda_.allow_https_to_endpoints()  # the Glue endpoint
         self.glue_state_rule = heavy.notify_state_changes(self.function, self.dead_letter_queue)

@@ -253,6 +253,15 @@ class Network(Construct):
             security_groups=[self.endpoint_security_group],
             open=False,
         )
+        # The detector puts an event per detection file on the stack's bus.
+        self.events_endpoint = self.vpc.add_interface_endpoint(
+            "EventBridgeEndpoint",
+            service=ec2.InterfaceVpcEndpointAwsService.EVENTBRIDGE,
+            subnets=self.isolated_subnets,
+            private_dns_enabled=True,
+            security_groups=[self.endpoint_security_group],
+            open=False,
+        )
         # Only the detector calls Glue, and only with the spark engine.
         self.glue_endpoint: ec2.InterfaceVpcEndpoint | None = None
         if config.uses_glue:
@@ -296,6 +305,17 @@ class Network(Construct):
                 principals=[iam.AnyPrincipal()],
                 actions=list(actions),
                 resources=[job_arn],
+            )
+        )
+
+    def allow_put_events(self, bus_arn: str) -> None:
+        """Admit ``events:PutEvents`` on the one bus through the EventBridge endpoint."""
+        self.events_endpoint.add_to_policy(
+            iam.PolicyStatement(
+                sid="TxnPipeBusOnly",
+                principals=[iam.AnyPrincipal()],
+                actions=["events:PutEvents"],
+                resources=[bus_arn],
             )
         )
 

@@ -10,6 +10,7 @@ from infra.catalog import QueryCatalog
 from infra.chunker import Chunker
 from infra.config import TxnPipeConfig
 from infra.database import Database
+from infra.detection_events import DetectionEvents
 from infra.detector import Detector
 from infra.heavy_aggregation import HeavyAggregation
 from infra.migration import Migration
@@ -64,6 +65,8 @@ class TxnPipeStack(cdk.Stack):
             storage=self.storage,
             database=self.database,
         )
+        self.detection_events = DetectionEvents(self, "DetectionEvents", config=config,
+                                                network=self.network)  # fmt: skip
         self.detector = Detector(
             self,
             "Detector",
@@ -72,6 +75,7 @@ class TxnPipeStack(cdk.Stack):
             storage=self.storage,
             database=self.database,
             heavy=self.heavy_aggregation,
+            detection_events=self.detection_events,
         )
         # Functions connect as roles the migration creates, to the schema it applies.
         for function in (self.chunker.function, self.detector.function):
@@ -133,6 +137,14 @@ class TxnPipeStack(cdk.Stack):
                 "Glue Data Catalog database of the detections and rejects tables",
             ),
             "AthenaWorkGroup": (self.catalog.work_group.ref, "Athena workgroup for those tables"),
+            "DetectionEventBus": (
+                self.detection_events.bus.event_bus_name,
+                "EventBridge bus: one event per detection file written",
+            ),
+            "DetectionEventsQueueUrl": (
+                self.detection_events.queue.queue_url,
+                "The sample rule's queue of those events",
+            ),
         }
         if self.heavy_aggregation is not None:
             outputs["GlueJobName"] = (

@@ -514,11 +514,11 @@ def test_lambda_security_groups_reach_only_their_peers(default_synth: Synth) -> 
     instance = logical_id(default_synth, stack.database.instance_security_group)
     endpoints_sg = logical_id(default_synth, stack.network.endpoint_security_group)
     s3 = ("tcp", 443, 443, "prefix-list", s3_prefix_list(default_synth))
-    for function in (stack.chunker, stack.detector):
-        assert egress_rules(default_synth, function.lambda_.security_group) == {
-            ("tcp", 5432, 5432, "group", proxy),
-            s3,
-        }, function.lambda_.name
+    assert egress_rules(default_synth, stack.chunker.lambda_.security_group) == {
+        ("tcp", 5432, 5432, "group", proxy), s3}  # fmt: skip
+    # the detector also puts an event per detection file, through the EventBridge endpoint
+    assert egress_rules(default_synth, stack.detector.lambda_.security_group) == {
+        ("tcp", 5432, 5432, "group", proxy), s3, ("tcp", 443, 443, "group", endpoints_sg)}  # fmt: skip
     assert egress_rules(default_synth, stack.migration.lambda_.security_group) == {
         ("tcp", 5432, 5432, "group", instance),
         ("tcp", 443, 443, "group", endpoints_sg),
@@ -667,3 +667,18 @@ def test_functions_verify_the_proxy_and_the_migrator_the_instance(default_synth:
     # the instance presents a certificate of a CA the migrator's bundle carries
     (instance,) = default_synth.of_type("AWS::RDS::DBInstance").values()
     assert instance["Properties"]["CACertificateIdentifier"] == "rds-ca-rsa2048-g1"
+
+
+
+def test_the_detector_may_put_events_on_the_stacks_bus_only(default_synth: Synth) -> None:
+    stack = default_synth.stack
+    bus = get_att(logical_id(default_synth, stack.detection_events.bus), "Arn")
+    found = statements(default_synth, stack.detector.lambda_.role)
+    puts = [s for s in found if "events:PutEvents" in as_list(s["Action"])]
+    assert [(s["Action"], s["Resource"]) for s in puts] == [("events:PutEvents", bus)]
+    for role in (stack.chunker.lambda_.role, stack.migration.lambda_.role):
+        assert not [a for a in actions_of(statements(default_synth, role)) if a.startswith("events:")]
+    (props,) = endpoints(default_synth, "events").values()
+    assert props["PolicyDocument"]["Statement"] == [{
+        "Sid": "TxnPipeBusOnly", "Effect": "Allow", "Principal": {"AWS": "*"},
+        "Action": "events:PutEvents", "Resource": bus}]  # fmt: skip

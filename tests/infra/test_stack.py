@@ -161,6 +161,7 @@ def test_detector_function(default_synth: Synth) -> None:
     assert props["Environment"]["Variables"] == {
         **common_env(default_synth, "txnpipe_detector"),
         "TXNPIPE_UPGRADE_ENGINE": "inline",  # no Glue job, so no TXNPIPE_GLUE_JOB_NAME
+        "TXNPIPE_EVENT_BUS": ref(logical_id(default_synth, default_synth.stack.detection_events.bus)),
         "POWERTOOLS_SERVICE_NAME": "detector",
         "POWERTOOLS_METRICS_NAMESPACE": "txnpipe",
     }
@@ -217,8 +218,9 @@ def test_vpc_has_isolated_subnets_only_and_endpoints(default_synth: Synth) -> No
     services = {
         json.dumps(e["ServiceName"]): e.get("VpcEndpointType", "Gateway") for e in endpoints
     }
-    assert len(endpoints) == 2  # the Glue endpoint only with upgradeEngine=spark
+    assert len(endpoints) == 3  # the Glue endpoint only with upgradeEngine=spark
     assert any("secretsmanager" in name and kind == "Interface" for name, kind in services.items())
+    assert any(".events" in name and kind == "Interface" for name, kind in services.items())
     assert not any("glue" in name for name in services)
     assert any(".s3" in name and kind == "Gateway" for name, kind in services.items())
     template.resource_count_is("AWS::EC2::FlowLog", 1)
@@ -563,3 +565,20 @@ def test_scratch_data_expires_and_detections_stay(default_synth: Synth) -> None:
         "NoncurrentDays": 30}  # fmt: skip
     assert not [r for r in rules.values() if r.get("Prefix", "").startswith(
         ("detections", "rejects", "inputs"))]  # fmt: skip
+
+
+
+def test_the_detection_bus_and_its_sample_rule(default_synth: Synth) -> None:
+    from txnpipe.aws.detection_events import DETAIL_TYPE, SOURCE
+
+    (bus,) = default_synth.of_type("AWS::Events::EventBus").values()
+    assert bus["Properties"]["Name"] == "TxnPipe-detections"
+    (rule,) = [r["Properties"] for r in default_synth.of_type("AWS::Events::Rule").values()
+               if "EventBusName" in r["Properties"]]  # fmt: skip
+    assert rule["EventBusName"] == ref(logical_id(default_synth, default_synth.stack.detection_events.bus))
+    assert rule["EventPattern"] == {"source": [SOURCE], "detail-type": [DETAIL_TYPE]}
+    docs = (REPO / "docs" / "deploy.md").read_text()
+    assert json.loads(docs.split("```json\n", 1)[1].split("```", 1)[0]) == rule["EventPattern"]
+    (target,) = rule["Targets"]
+    queue = default_synth.stack.detection_events.queue
+    assert target["Arn"] == get_att(logical_id(default_synth, queue), "Arn")

@@ -21,6 +21,7 @@ import psycopg
 
 from txnpipe import postgres
 from txnpipe.aws import observability as obs
+from txnpipe.aws.detection_events import EventBridgeEvents
 from txnpipe.aws.glue import GlueUpgradeEngine
 from txnpipe.aws.s3store import S3Store
 from txnpipe.core import environment as ENV
@@ -49,6 +50,7 @@ class Config:
     s3_endpoint: str | None
     upgrade_engine: str = "inline"
     glue_job_name: str | None = None
+    event_bus: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -65,6 +67,7 @@ class Config:
             s3_endpoint=env.get(ENV.S3_ENDPOINT) or None,
             upgrade_engine=env.get(ENV.UPGRADE_ENGINE, "inline").strip() or "inline",
             glue_job_name=env.get(ENV.GLUE_JOB_NAME) or None,
+            event_bus=env.get(ENV.EVENT_BUS) or None,
         )
 
 
@@ -111,8 +114,18 @@ def database_conninfo(env: Mapping[str, str], rds: Any = None) -> str:
 
 
 @cache
+def _client(service: str, endpoint: str | None) -> Any:
+    """``endpoint``: moto, for local invokes (S3 and EventBridge alike)."""
+    return boto3.client(service, endpoint_url=endpoint)
+
+
 def _s3_client(endpoint: str | None) -> Any:
-    return boto3.client("s3", endpoint_url=endpoint)
+    return _client("s3", endpoint)
+
+
+def clear_clients() -> None:
+    """Forget the clients made so far (tests that change endpoints between invocations)."""
+    _client.cache_clear()
 
 
 _connections: dict[str, psycopg.Connection] = {}  # kept warm across invocations
@@ -128,6 +141,12 @@ def _upgrade_engine(config: Config) -> UpgradeEngine | None:
         )
     return GlueUpgradeEngine(boto3.client("glue"), _s3_client(config.s3_endpoint),
                              config.bucket, config.glue_job_name)  # fmt: skip
+
+
+def _events(config: Config) -> EventBridgeEvents | None:
+    if config.event_bus is None:
+        return None
+    return EventBridgeEvents(_client("events", config.s3_endpoint), config.event_bus, config.bucket)
 
 
 def _db() -> psycopg.Connection:
@@ -191,7 +210,7 @@ def handle_detector_event(event: Mapping[str, Any], context: Any) -> dict[str, A
         state = postgres.PgDetectorState(_db(), staging=_staging_db)
         store = S3Store(_s3_client(config.s3_endpoint), config.bucket)
         detector = Detector(store, state, Settings.from_sources(os.environ),
-                            upgrade_engine=_upgrade_engine(config))  # fmt: skip
+                            upgrade_engine=_upgrade_engine(config), events=_events(config))  # fmt: skip
         if is_sweep(event):  # no event is lost for good: every minute, catch up without one
             sources = sorted({*state.live_sources(detector.settings.detection_batch_rows),
                               *store.prefixes(CHUNKS_PREFIX)})  # fmt: skip

@@ -9,13 +9,14 @@ sequence and a retried write rewrites the same key with the same rows.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from txnpipe.core.chunkparse import ParsedChunk, parse_chunk, rejects_csv
-from txnpipe.core.detections import detections_csv, file_bounds, files_due
+from txnpipe.core.detections import RecordedDetection, detections_csv, file_bounds, files_due
 from txnpipe.core.errors import TxnpipeError
 from txnpipe.core.keys import (
     ChunkRef,
@@ -27,7 +28,9 @@ from txnpipe.core.keys import (
     rejects_key,
 )
 from txnpipe.core.ports import (
+    DetectionEvents,
     DetectorState,
+    FileWritten,
     Fault,
     ObjectStore,
     ObjectVersion,
@@ -75,6 +78,7 @@ class Detector:
     clock: Callable[[], datetime] = _utcnow
     upgrade_engine: UpgradeEngine | None = None  # None: PatId1 evaluated inline per chunk
     rules: Catalogue = CATALOGUE  # the patterns evaluated (SPEC 4.2, or extended)
+    events: DetectionEvents | None = None  # told of each detection file, after it is put
 
     def handle(self, refs: Iterable[ChunkRef]) -> DetectorReport:
         """Record what landed, then apply and flush for every source the event touched."""
@@ -178,6 +182,11 @@ class Detector:
                 if started is not None:  # None: the engine is busy; a later call starts it
                     session.started(started)
 
+    def _file_written(self, source: str, key: str, rows: list[RecordedDetection]) -> FileWritten:
+        counts = Counter(row.pattern for row in rows)
+        return FileWritten(source, key, len(rows),
+                           {self.rules.label(p)[0]: counts[p] for p in self.rules.patterns})  # fmt: skip
+
     def _record_manifest(self, source: str) -> None:
         try:
             manifest = json.loads(self.store.get(manifest_key(source)))
@@ -277,5 +286,8 @@ class Detector:
                 key = detections_key(source, index)
                 self.store.put(key, detections_csv(rows, self.rules))
                 self.fault("detector.after_file")
+                if self.events is not None:  # after the file; again if the write is retried
+                    self.events.file_written(self._file_written(source, key, rows))
+                    self.fault("detector.after_event")
                 session.mark_written(index + 1)
             report.files.append(key)

@@ -17,6 +17,8 @@ INPUTS_PREFIX = "TXNPIPE_INPUTS_PREFIX"
 S3_ENDPOINT = "TXNPIPE_S3_ENDPOINT"  # local runs (moto) only
 # How the chunker paces itself within one invocation
 RUN_SECONDS = "TXNPIPE_RUN_SECONDS"
+# The EventBridge bus the detector tells of each detection file (none: it tells no one)
+EVENT_BUS = "TXNPIPE_EVENT_BUS"
 # PatId1's engine: inline, or spark on the Glue job named
 UPGRADE_ENGINE = "TXNPIPE_UPGRADE_ENGINE"
 GLUE_JOB_NAME = "TXNPIPE_GLUE_JOB_NAME"

@@ -145,6 +145,22 @@ class UpgradeEngine(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class FileWritten:
+    """A detection file was put: what consumers of the detector's events are told.
+    Delivered at least once (a retried write puts it again, the same), so a consumer must
+    be idempotent on ``key``."""
+
+    source: str
+    key: str
+    rows: int
+    by_pattern: dict[str, int]  # PatIdN -> rows of that pattern in the file
+
+
+class DetectionEvents(Protocol):
+    def file_written(self, event: FileWritten) -> None: ...
+
+
 class ApplySession(Protocol):
     progress: StreamProgress
 

@@ -46,7 +46,7 @@ def lambda_environment(monkeypatch: pytest.MonkeyPatch, database_url: str, s3_en
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(entry, "_connections", {})
-    entry._s3_client.cache_clear()
+    entry.clear_clients()
     return kit
 
 
@@ -582,3 +582,41 @@ def test_the_purge_event_purges_an_ended_stream_and_refuses_a_live_one(
     (line,) = [log for log in logs if log["message"] == "stream purged"]
     assert line["removed"] == result["removed"]
     assert kit.detection_files() == dataset().expected()  # the outputs stay
+
+
+
+def test_each_detection_file_puts_one_event_on_the_bus_after_the_file(
+    lambda_env: Kit, monkeypatch: pytest.MonkeyPatch, s3_endpoint: str
+) -> None:
+    """The sample rule of docs/deploy.md, on moto's EventBridge, sends them to a queue."""
+    from txnpipe.aws.detection_events import DETAIL_TYPE, SOURCE
+
+    events, sqs = services.client("events", s3_endpoint), services.client("sqs", s3_endpoint)
+    bus = "txnpipe-test-detections"
+    events.create_event_bus(Name=bus)
+    queue = sqs.create_queue(QueueName="txnpipe-test-detection-files")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
+    docs = (Path(__file__).parents[3] / "docs" / "deploy.md").read_text()
+    pattern = json.loads(docs.split("```json\n", 1)[1].split("```", 1)[0])
+    events.put_rule(Name="files", EventBusName=bus, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="files", EventBusName=bus,
+                       Targets=[{"Id": "q", "Arn": arn["QueueArn"]}])  # fmt: skip
+    monkeypatch.setenv("TXNPIPE_EVENT_BUS", bus)
+    written = tick()["written"]
+    keys = [chunk_key(lambda_env.source, k) for k in written] + [manifest_key(lambda_env.source)]
+    landed = {"Records": [r for key in keys for r in _put_event(key)["Records"]]}
+    files = invoke_handler("detector", landed)["files"]
+    got = []
+    while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
+        got += [json.loads(m["Body"]) for m in batch]
+        sqs.delete_message_batch(QueueUrl=queue, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)])
+    assert {(e["source"], e["detail-type"]) for e in got} == {(SOURCE, DETAIL_TYPE)}
+    assert [e["detail"]["key"] for e in got] == files and files
+    expected = dataset().expected()
+    for event, rows in zip(got, expected, strict=True):
+        detail = event["detail"]
+        assert (detail["stream"], detail["bucket"]) == (lambda_env.source, lambda_env.store.bucket)
+        assert detail["rows"] == len(rows)
+        assert detail["by_pattern"] == {p: sum(r[0] == p for r in rows)
+                                        for p in ("PatId1", "PatId2", "PatId3")}  # fmt: skip
