@@ -6,6 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from txnpipe.core.errors import TxnpipeError
 from txnpipe.core.ports import InputChanged, ObjectVersion
 
 
@@ -112,6 +113,17 @@ class S3Store:
     def put(self, key: str, data: bytes) -> None:
         content_type = "application/json" if key.endswith(".json") else "text/csv"
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    def delete(self, keys: list[str]) -> None:
+        """Delete ``keys``, 1,000 per request (in a versioned bucket: a delete marker each,
+        the versions expiring by the lifecycle rule)."""
+        for i in range(0, len(keys), 1000):
+            objects = [{"Key": key} for key in keys[i : i + 1000]]
+            failed = self.client.delete_objects(Bucket=self.bucket,
+                                                Delete={"Objects": objects, "Quiet": True})  # fmt: skip
+            if failed.get("Errors"):
+                raise TxnpipeError(f"cannot delete {failed['Errors'][0].get('Key')!r}: "
+                                   f"{failed['Errors'][0].get('Message')}")  # fmt: skip
 
     def keys(self, prefix: str) -> list[str]:
         return list(self.etags(prefix))

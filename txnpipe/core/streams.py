@@ -129,6 +129,7 @@ def register_input(
     key: str,
     version: ObjectVersion | None,
     prefixes: InputPrefixes,
+    restarts: int = 0,
 ) -> Registration:
     """A transactions object was put: register its stream, or refuse the put.
 
@@ -153,7 +154,7 @@ def register_input(
     existing = registry.stream(source)
     if existing is None:
         importance = store.latest(prefixes.importance)
-        stream = Stream(source, key, version, *(importance or (None, None)))
+        stream = Stream(source, key, version, *(importance or (None, None)), restarts=restarts)
         if importance is None:
             reason = f"no importance file under {prefixes.importance!r}"
             stream = replace(stream, status=Status.FAILED, error=reason)
@@ -164,7 +165,8 @@ def register_input(
         return Registration(source, "repeated", existing)
     status = existing.status.value if existing else "live"
     reason = (f"{key!r} names the stream {source!r}, which exists ({status}): a new object "
-              "under that name changes nothing; restart the stream explicitly to read it")  # fmt: skip
+              "under that name changes nothing; once the stream has ended, `txnpipe restart --source "
+              f"{source}` starts it again from the object there")  # fmt: skip
     registry.refuse(Refusal(source, key, version, reason))
     return Registration(source, "refused", existing, reason)
 
@@ -201,11 +203,12 @@ class Purge:
     already: bool = False  # purged before: nothing left to remove
 
 
-def purge_refusal(source: str, stream: Stream | None, progress: StreamProgress | None,
-                  batch_rows: int) -> str | None:  # fmt: skip
-    """Why the stream may not be purged now; None when it may. Only a stream that has
-    ended (every chunk applied, every point's PatId1 known, its last file written), failed,
-    or been purged may be: a live stream's history is what its next chunk is detected on."""
+def live_refusal(source: str, stream: Stream | None, progress: StreamProgress | None,
+                 batch_rows: int, action: str) -> str | None:  # fmt: skip
+    """Why the stream may not be purged or restarted (``action``) now; None when it may.
+    Only a stream that has ended (every chunk applied, every point's PatId1 known, its last
+    file written), failed, or been purged may be: a live stream's history is what its next
+    chunk is detected on, and a restart is never a silent reset."""
     if stream is None and progress is None:
         return f"there is no stream named {source!r}"
     if stream is not None and stream.status is not Status.LIVE:
@@ -218,4 +221,4 @@ def purge_refusal(source: str, stream: Stream | None, progress: StreamProgress |
     if progress is not None:
         total = "" if progress.total_chunks is None else f" of {progress.total_chunks}"
         applied = f"{progress.next_chunk}{total} chunks applied"
-    return f"stream {source!r} is live ({applied}): only an ended stream can be purged"
+    return f"stream {source!r} is live ({applied}): only an ended stream can be {action}"

@@ -25,13 +25,13 @@ def prepare_bucket(s3: Any, bucket: str, sources: tuple[str, ...]) -> None:
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     except ClientError:
         pass  # an endpoint without versioning: the stream pins the input's ETag instead
-    store = S3Store(s3, bucket)
-    stale = [key for prefix in OUTPUT_PREFIXES for s in sources for key in store.keys(f"{prefix}{s}/")]
-    for i in range(0, len(stale), 1000):  # one request per 1,000 keys
-        objects = [{"Key": key} for key in stale[i : i + 1000]]
-        failed = s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
-        if failed.get("Errors"):
-            raise TxnpipeError(f"cannot clear the last run's outputs: {failed['Errors'][0]}")
+    clear_outputs(S3Store(s3, bucket), sources)
+
+
+def clear_outputs(store: S3Store, sources: tuple[str, ...]) -> None:
+    """Delete these streams' chunks, detections and rejects from the bucket."""
+    store.delete([key for prefix in OUTPUT_PREFIXES for s in sources
+                  for key in store.keys(f"{prefix}{s}/")])  # fmt: skip
 
 
 @dataclass(frozen=True)

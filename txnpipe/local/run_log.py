@@ -89,7 +89,30 @@ def stream_record(conn: Any, source: str) -> tuple[StreamSummary, dict[str, Any]
 
 
 def write_run_log(streams: list[dict[str, Any]], out: Path, chaos: Chaos | None) -> None:
-    """``run.json``: every stream's record, and what chaos injected, if it ran."""
-    doc = {"streams": streams, "chaos": chaos.report.as_dict() if chaos else None}
+    """``run.json``: every stream's record, and what chaos injected, if it ran. The records
+    of other streams whose outputs are in the folder (an earlier run's, which this one left
+    alone) are kept, so that the file describes the whole folder."""
+    path = out / preflight.RUN_LOG
+    ours = {s["source"] for s in streams}
+    kept = [s for s in read_run_log(out).get("streams", []) if s.get("source") not in ours]
+    doc = {"streams": sorted(kept + streams, key=lambda s: s["source"]),
+           "chaos": chaos.report.as_dict() if chaos else None}  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
-    (out / preflight.RUN_LOG).write_text(json.dumps(doc, indent=1))
+    path.write_text(json.dumps(doc, indent=1))
+
+
+def read_run_log(out: Path) -> dict[str, Any]:
+    """The folder's ``run.json`` (empty if there is none or it is no run log)."""
+    try:
+        doc = json.loads((out / preflight.RUN_LOG).read_text())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def stream_inputs(input_path: Path, importance: Path, settings: dict[str, Any],
+                  upgrade_engine: str, fast: bool) -> dict[str, Any]:  # fmt: skip
+    """What a stream was run from, as ``run.json`` records it: what ``txnpipe restart``
+    runs again."""
+    return {"transactions": str(input_path.resolve()), "importance": str(importance.resolve()),
+            "settings": settings, "upgrade_engine": upgrade_engine, "fast": fast}  # fmt: skip

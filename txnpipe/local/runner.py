@@ -43,7 +43,7 @@ from txnpipe.local.chaos import Chaos, InjectedCrash
 from txnpipe.local.engines import LocalUpgradeEngine
 from txnpipe.local.inputs import InputFiles, StreamInput
 from txnpipe.local.preflight import DB_WAIT_SECONDS
-from txnpipe.local.run_log import RunSummary, stream_record, write_run_log
+from txnpipe.local.run_log import RunSummary, stream_inputs, stream_record, write_run_log
 from txnpipe.postgres import lease as pglease
 
 _POLL_PAUSE = 0.2  # seconds
@@ -397,6 +397,9 @@ def _run(opts: RunOptions, settings: Settings, stack: ExitStack, db_url: str, en
     with postgres.connect(db_url) as conn:
         records = [stream_record(conn, source) for source in sources]
     summaries = [summary for summary, _ in records]
+    for (_, log), stream in zip(records, opts.inputs.streams, strict=True):
+        log["run"] = stream_inputs(stream.path, opts.inputs.importance, opts.settings.as_dict(),
+                                   opts.upgrade_engine, opts.fast)  # fmt: skip
     write_run_log([log for _, log in records], opts.out, chaos)
     files = download(store, opts.out)
     for s in summaries:

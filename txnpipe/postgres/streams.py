@@ -9,8 +9,18 @@ from typing import Any
 import psycopg
 
 from txnpipe.core.errors import TxnpipeError
-from txnpipe.core.ports import ObjectVersion
-from txnpipe.core.streams import PURGED_TABLES, Purge, Refusal, Status, Stream, purge_refusal
+from txnpipe.core.ports import ObjectStore, ObjectVersion
+from txnpipe.core.streams import (
+    PURGED_TABLES,
+    InputPrefixes,
+    Purge,
+    Refusal,
+    Registration,
+    Status,
+    Stream,
+    live_refusal,
+    register_input,
+)
 from txnpipe.postgres.connection import source_id
 from txnpipe.postgres.detector_state import PgDetectorState
 from txnpipe.postgres.statements import statement
@@ -77,7 +87,7 @@ def purge(conn: psycopg.Connection, source: str, batch_rows: int) -> Purge:
         conn.execute(statement("lock_detector_state"), {"sid": sid})
         stream = registry.stream(source)
         progress = PgDetectorState(conn).progress_of(source)
-        reason = purge_refusal(source, stream, progress, batch_rows)
+        reason = live_refusal(source, stream, progress, batch_rows, "purged")
         if reason is not None:
             raise TxnpipeError(reason)
         if stream is not None and stream.status is Status.PURGED:
@@ -87,3 +97,28 @@ def purge(conn: psycopg.Connection, source: str, batch_rows: int) -> Purge:
         if conn.execute(statement("mark_purged"), {"sid": sid}).fetchone() is None:
             conn.execute(statement("register_purged"), {"sid": sid})
     return Purge(source, dict(zip(PURGED_TABLES, map(int, row))))
+
+
+def restart(conn: psycopg.Connection, store: ObjectStore, source: str, prefixes: InputPrefixes,
+            batch_rows: int) -> Registration:  # fmt: skip
+    """Start an ended (or failed, or purged) stream again from its input as the bucket holds
+    it now, with the newest importance file: its state goes and it is registered anew, in
+    one transaction holding its progress row. Raises ``TxnpipeError`` for a live stream."""
+    registry = PgStreamRegistry(conn)
+    with conn.transaction():
+        sid = source_id(conn, source)
+        conn.execute(statement("lock_detector_state"), {"sid": sid})
+        stream = registry.stream(source)
+        progress = PgDetectorState(conn).progress_of(source)
+        reason = live_refusal(source, stream, progress, batch_rows, "restarted")
+        if reason is not None:
+            raise TxnpipeError(reason)
+        if stream is None or stream.input_key is None:
+            raise TxnpipeError(f"stream {source!r} was never registered from an input: put its "
+                               f"file under {prefixes.transactions!r} instead")  # fmt: skip
+        conn.execute(statement("reset_source"), {"sid": sid})
+        registration = register_input(store, registry, stream.input_key, None, prefixes,
+                                      stream.restarts + 1)  # fmt: skip
+        if registration.outcome != "registered":
+            raise TxnpipeError(f"stream {source!r} cannot start again: {registration.reason}")
+    return registration

@@ -119,6 +119,20 @@ def _parser() -> argparse.ArgumentParser:
     stat.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assign",
                       help="settings (detection_batch_rows counts the rows in files)")  # fmt: skip
 
+    rst = command("restart", "start an ended stream again: from its run folder, or from its "
+                             "input in a bucket")  # fmt: skip
+    _database_options(rst)
+    rst.add_argument("--source", metavar="NAME", required=True, help="the stream")
+    where = rst.add_mutually_exclusive_group(required=True)
+    where.add_argument("--from", type=Path, dest="run_dir", metavar="RUN_DIR",
+                       help="run the stream again as the `txnpipe run` that wrote RUN_DIR ran it "
+                            "(its files, settings and engine), replacing its outputs there")  # fmt: skip
+    where.add_argument("--bucket", metavar="NAME",
+                       help="a deployment's bucket: clear the stream's outputs and register it "
+                            "anew from its input there; the chunker takes it up")  # fmt: skip
+    rst.add_argument("--s3-endpoint", metavar="URL",
+                     help="with --bucket: an S3 endpoint other than AWS's (moto)")  # fmt: skip
+
     pur = command("purge", "remove an ended stream's history, aggregates and weights from the "
                            "database, keeping its chunk log and detections")  # fmt: skip
     _database_options(pur)
@@ -255,6 +269,31 @@ def _status(args: argparse.Namespace) -> None:
         print_table(report)
 
 
+def _restart(args: argparse.Namespace) -> None:
+    from txnpipe.tools import restart
+
+    batch_rows = Settings.from_sources(os.environ).detection_batch_rows
+    if args.bucket is not None:
+        with _database(args) as database_url:
+            registration = restart.restart_in_bucket(database_url, args.s3_endpoint, args.bucket,
+                                                     args.source, batch_rows)  # fmt: skip
+        assert registration.stream is not None
+        print(f"stream {args.source!r} registered again from {registration.stream.input_key} "
+              f"(restart {registration.stream.restarts}); the chunker starts it on its next tick")
+        return
+    from txnpipe.local.display import print_summary, progress_bar
+    from txnpipe.local.runner import run
+
+    if args.database_url or args.pg_data:  # else the run's own embedded server: a new one
+        with _database(args) as url:
+            restart.refuse_if_live(url, args.source, batch_rows)
+    opts = restart.local_run(args.run_dir, args.source,
+                             None if args.pg_data else args.database_url, args.pg_data)  # fmt: skip
+    with progress_bar() as progress:
+        summary = run(opts, progress=progress)
+    print_summary(summary)
+
+
 def _purge(args: argparse.Namespace) -> None:
     from txnpipe import postgres
 
@@ -300,7 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         commands = {
             "run": _run, "generate": _generate, "invoke": _invoke, "backfill": _backfill,
-            "status": _status, "purge": _purge, "query": _query, "report": _report,
+            "status": _status, "restart": _restart, "purge": _purge, "query": _query,
+            "report": _report,
         }  # fmt: skip
         status = commands[args.command](args)
     except TxnpipeError as exc:
