@@ -68,7 +68,8 @@ DEFAULTS: dict[str, Any] = {
     "account": None,
     "region": None,
     "nag": True,
-    "removalPolicy": "retain",
+    "profile": "prod",
+    "removalPolicy": None,  # from the profile
     "bucketName": None,
     "inputsPrefix": DEFAULT_INPUTS_PREFIX,
     "vpcCidr": "10.42.0.0/16",
@@ -76,11 +77,12 @@ DEFAULTS: dict[str, Any] = {
     "dbName": "txnpipe",
     "dbUsername": "txnpipe_admin",
     "dbEngineVersion": "16.13",
-    "dbInstanceType": "t4g.micro",
+    "dbInstanceType": None,  # from the profile
     "dbAllocatedStorageGiB": 20,
     "dbMaxAllocatedStorageGiB": 100,
-    "dbMultiAz": False,
-    "dbBackupRetentionDays": 7,
+    "dbMultiAz": None,  # from the profile
+    "dbBackupRetentionDays": None,  # from the profile
+    "endpointAzs": None,  # from the profile: the AZs the interface endpoints are in (0: all)
     "scheduleEnabled": True,
     "runSeconds": 50,
     "chunkerTimeoutSeconds": 70,
@@ -103,6 +105,17 @@ DEFAULTS: dict[str, Any] = {
     "settings": {},
 }
 
+
+# What ``txnpipe:profile`` sets, unless a key of its own says otherwise (docs/deploy.md,
+# "Costs"). dev: the smallest instance, one AZ, the interface endpoints in one AZ (reached
+# from the other across the VPC), everything destroyed with the stack. prod: Multi-AZ, a
+# larger instance, deletion protection and retained data, an endpoint in every AZ.
+PROFILES: dict[str, dict[str, Any]] = {
+    "dev": {"removalPolicy": "destroy", "dbInstanceType": "t4g.micro", "dbMultiAz": False,
+            "dbBackupRetentionDays": 1, "endpointAzs": 1},
+    "prod": {"removalPolicy": "retain", "dbInstanceType": "t4g.small", "dbMultiAz": True,
+             "dbBackupRetentionDays": 7, "endpointAzs": 0},
+}  # fmt: skip
 
 # Context keys of earlier versions, and what took their place.
 REMOVED: dict[str, str] = {
@@ -207,11 +220,13 @@ class TxnPipeConfig:
     db_name: str = DEFAULTS["dbName"]
     db_username: str = DEFAULTS["dbUsername"]
     db_engine_version: str = DEFAULTS["dbEngineVersion"]
-    db_instance_type: str = DEFAULTS["dbInstanceType"]
+    db_instance_type: str = PROFILES["prod"]["dbInstanceType"]
     db_allocated_storage_gib: int = DEFAULTS["dbAllocatedStorageGiB"]
     db_max_allocated_storage_gib: int = DEFAULTS["dbMaxAllocatedStorageGiB"]
-    db_multi_az: bool = DEFAULTS["dbMultiAz"]
-    db_backup_retention_days: int = DEFAULTS["dbBackupRetentionDays"]
+    db_multi_az: bool = PROFILES["prod"]["dbMultiAz"]
+    db_backup_retention_days: int = PROFILES["prod"]["dbBackupRetentionDays"]
+    endpoint_azs: int = 0  # the AZs with interface endpoints (0: every AZ of the VPC)
+    profile: str = DEFAULTS["profile"]
     schedule_enabled: bool = DEFAULTS["scheduleEnabled"]
     run_seconds: int = DEFAULTS["runSeconds"]
     chunker_timeout_seconds: int = DEFAULTS["chunkerTimeoutSeconds"]
@@ -258,9 +273,16 @@ class TxnPipeConfig:
                 f"unknown context keys: {', '.join(sorted(_key(k) for k in unknown))}"
             )
 
+        profile = str(raw.get("profile") or DEFAULTS["profile"]).strip().lower()
+        if profile not in PROFILES:
+            raise ConfigError(f"context {_key('profile')} must be one of "
+                              f"{', '.join(PROFILES)}, got {profile!r}")  # fmt: skip
+
         def get(name: str) -> Any:
             value = raw.get(name)
-            return DEFAULTS[name] if value is None else value
+            if value is None:
+                value = PROFILES[profile].get(name, DEFAULTS[name])
+            return value
 
         removal = str(get("removalPolicy")).strip().lower()
         if removal not in ("retain", "destroy"):
@@ -272,6 +294,7 @@ class TxnPipeConfig:
             account=_as_optional_str(get("account")),
             region=_as_optional_str(get("region")),
             nag=_as_bool("nag", get("nag")),
+            profile=profile,
             retain=removal == "retain",
             bucket_name=_as_optional_str(get("bucketName")),
             inputs_prefix=str(get("inputsPrefix")).strip(),
@@ -288,6 +311,7 @@ class TxnPipeConfig:
                 "dbMaxAllocatedStorageGiB", get("dbMaxAllocatedStorageGiB"), minimum=20
             ),
             db_multi_az=_as_bool("dbMultiAz", get("dbMultiAz")),
+            endpoint_azs=_as_int("endpointAzs", get("endpointAzs"), minimum=0, maximum=6),
             db_backup_retention_days=_as_int(
                 "dbBackupRetentionDays", get("dbBackupRetentionDays"), minimum=1, maximum=35
             ),

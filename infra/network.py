@@ -208,6 +208,13 @@ class Network(Construct):
             restrict_default_security_group=True,
         )
         self.isolated_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        # Interface endpoints are billed per AZ: the dev profile keeps them in one (the other
+        # AZ reaches them across the VPC); prod in every AZ, so an AZ outage leaves them up.
+        azs = self.vpc.availability_zones
+        self.endpoint_subnets = ec2.SubnetSelection(
+            subnet_type=ec2.SubnetType.PRIVATE_ISOLATED,
+            availability_zones=azs[: config.endpoint_azs] if config.endpoint_azs else None,
+        )
 
         self.vpc.add_flow_log(
             "FlowLog",
@@ -248,7 +255,7 @@ class Network(Construct):
         self.secrets_manager_endpoint = self.vpc.add_interface_endpoint(
             "SecretsManagerEndpoint",
             service=ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
-            subnets=self.isolated_subnets,
+            subnets=self.endpoint_subnets,
             private_dns_enabled=True,
             security_groups=[self.endpoint_security_group],
             open=False,
@@ -257,7 +264,7 @@ class Network(Construct):
         self.events_endpoint = self.vpc.add_interface_endpoint(
             "EventBridgeEndpoint",
             service=ec2.InterfaceVpcEndpointAwsService.EVENTBRIDGE,
-            subnets=self.isolated_subnets,
+            subnets=self.endpoint_subnets,
             private_dns_enabled=True,
             security_groups=[self.endpoint_security_group],
             open=False,
@@ -268,7 +275,7 @@ class Network(Construct):
             self.glue_endpoint = self.vpc.add_interface_endpoint(
                 "GlueEndpoint",
                 service=ec2.InterfaceVpcEndpointAwsService.GLUE,
-                subnets=self.isolated_subnets,
+                subnets=self.endpoint_subnets,
                 private_dns_enabled=True,
                 security_groups=[self.endpoint_security_group],
                 open=False,
