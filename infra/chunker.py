@@ -96,24 +96,20 @@ class Chunker(Construct):
             "WriteChunks", ["s3:PutObject"], [storage.objects(CHUNKS_PREFIX)]
         )
         # A put whose event was lost (or dropped after a minute behind a long tick) is found
-        # by listing the transactions prefix on the next tick.
-        self.lambda_.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ListTransactions",
-                actions=["s3:ListBucket"],
-                resources=[storage.bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{config.transactions_prefix}*"]}},
+        # by listing the transactions prefix on the next tick; a new stream weighs with the
+        # newest importance file, found by listing the versions there (never reading one).
+        for sid, action, prefix in (
+            ("ListTransactions", "s3:ListBucket", config.transactions_prefix),
+            ("ListImportanceVersions", "s3:ListBucketVersions", config.importance_prefix),
+        ):
+            self.lambda_.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid=sid,
+                    actions=[action],
+                    resources=[storage.bucket.bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+                )
             )
-        )
-        # A new stream weighs with the newest importance file: found by listing its versions.
-        self.lambda_.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ListImportanceVersions",
-                actions=["s3:ListBucketVersions"],
-                resources=[storage.bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{config.importance_prefix}*"]}},
-            )
-        )
         database.allow_client(self.lambda_.security_group, "PostgreSQL from the chunker Lambda")
         database.grant_connect(self.lambda_.role, CHUNKER_DB_USER)
         self.lambda_.allow_https_to_s3()

@@ -77,19 +77,26 @@ class PgStreamRegistry:
         return {name for (name,) in self.conn.execute(statement("stream_names"))}
 
 
+def _ended(conn: psycopg.Connection, source: str, batch_rows: int,
+           action: str) -> tuple[int, Stream | None]:  # fmt: skip
+    """The source's id and stream, once its progress row is held (inside the caller's
+    transaction: no chunk is applied meanwhile) and it is known not to be live."""
+    sid = source_id(conn, source)
+    conn.execute(statement("lock_detector_state"), {"sid": sid})
+    stream = PgStreamRegistry(conn).stream(source)
+    progress = PgDetectorState(conn).progress_of(source)
+    reason = live_refusal(source, stream, progress, batch_rows, action)
+    if reason is not None:
+        raise TxnpipeError(reason)
+    return sid, stream
+
+
 def purge(conn: psycopg.Connection, source: str, batch_rows: int) -> Purge:
     """Remove an ended stream's history, aggregates, customers and weights, keeping its
     chunk log and detection outbox, in one transaction that holds the detector's progress
     row (no chunk is applied meanwhile); raises ``TxnpipeError`` for a live stream."""
-    registry = PgStreamRegistry(conn)
     with conn.transaction():
-        sid = source_id(conn, source)
-        conn.execute(statement("lock_detector_state"), {"sid": sid})
-        stream = registry.stream(source)
-        progress = PgDetectorState(conn).progress_of(source)
-        reason = live_refusal(source, stream, progress, batch_rows, "purged")
-        if reason is not None:
-            raise TxnpipeError(reason)
+        sid, stream = _ended(conn, source, batch_rows, "purged")
         if stream is not None and stream.status is Status.PURGED:
             return Purge(source, dict.fromkeys(PURGED_TABLES, 0), already=True)
         row = conn.execute(statement("purge_source"), {"sid": sid}).fetchone()
@@ -104,20 +111,13 @@ def restart(conn: psycopg.Connection, store: ObjectStore, source: str, prefixes:
     """Start an ended (or failed, or purged) stream again from its input as the bucket holds
     it now, with the newest importance file: its state goes and it is registered anew, in
     one transaction holding its progress row. Raises ``TxnpipeError`` for a live stream."""
-    registry = PgStreamRegistry(conn)
     with conn.transaction():
-        sid = source_id(conn, source)
-        conn.execute(statement("lock_detector_state"), {"sid": sid})
-        stream = registry.stream(source)
-        progress = PgDetectorState(conn).progress_of(source)
-        reason = live_refusal(source, stream, progress, batch_rows, "restarted")
-        if reason is not None:
-            raise TxnpipeError(reason)
+        sid, stream = _ended(conn, source, batch_rows, "restarted")
         if stream is None or stream.input_key is None:
             raise TxnpipeError(f"stream {source!r} was never registered from an input: put its "
                                f"file under {prefixes.transactions!r} instead")  # fmt: skip
         conn.execute(statement("reset_source"), {"sid": sid})
-        registration = register_input(store, registry, stream.input_key, None, prefixes,
+        registration = register_input(store, PgStreamRegistry(conn), stream.input_key, None, prefixes,
                                       stream.restarts + 1)  # fmt: skip
         if registration.outcome != "registered":
             raise TxnpipeError(f"stream {source!r} cannot start again: {registration.reason}")
