@@ -46,7 +46,7 @@ class QueryCatalog(Construct):
             cfn = glue.CfnTable(self, table.name.capitalize(), catalog_id=account,
                                 database_name=self.database_name,
                                 table_input=_table_input(table, bucket))  # fmt: skip
-            cfn.add_dependency(self.database)
+            cfn.node.add_dependency(self.database)
             self.tables[table.name] = cfn
 
         self.work_group = athena.CfnWorkGroup(
