@@ -55,14 +55,16 @@ def _write(out: Path, key: str, data: bytes) -> None:
     target.write_bytes(data)
 
 
-def download(store: S3Store, out: Path) -> dict[str, int]:
-    """Copy the bucket's outputs to ``out`` under the same keys; returns detection files
-    per source.
+def download(store: S3Store, out: Path, sources: tuple[str, ...]) -> dict[str, int]:
+    """Copy these streams' outputs in the bucket to ``out`` under the same keys (another
+    run's streams in a shared bucket are not this run's); returns detection files per
+    source.
 
     A file copied as it was put is fetched again only if its MD5 is not the object's
     ETag, so what is left in ``out`` is exactly what the bucket holds.
     """
-    listed = {key: etag for prefix in OUTPUT_PREFIXES for key, etag in store.etags(prefix).items()}
+    listed = {key: etag for prefix in OUTPUT_PREFIXES for source in sources
+              for key, etag in store.etags(f"{prefix}{source}/").items()}  # fmt: skip
     missing = [key for key, etag in listed.items() if not _holds(out / key, etag)]
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda key: _write(out, key, store.get(key)), missing))

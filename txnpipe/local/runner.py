@@ -401,7 +401,7 @@ def _run(opts: RunOptions, settings: Settings, stack: ExitStack, db_url: str, en
         log["run"] = stream_inputs(stream.path, opts.inputs.importance, opts.settings.as_dict(),
                                    opts.upgrade_engine, opts.fast)  # fmt: skip
     write_run_log([log for _, log in records], opts.out, chaos)
-    files = download(store, opts.out)
+    files = download(store, opts.out, sources)
     for s in summaries:
         s.files = files.get(s.source, 0)
     return RunSummary(summaries, chaos=chaos.report if chaos else None)
