@@ -8,16 +8,14 @@ interface endpoint, whose policy admits ``events:PutEvents`` on this bus only.
 
 from __future__ import annotations
 
-import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import TxnPipeConfig
-from infra.nag import acknowledge
 from infra.network import Network
+from infra.queues import terminal_queue
 from txnpipe.aws.detection_events import DETAIL_TYPE, SOURCE
 
 # The pattern of every detection file's event (docs/deploy.md shows the same).
@@ -31,19 +29,12 @@ class DetectionEvents(Construct):
         self.network = network
         self.bus = events.EventBus(self, "Bus", event_bus_name=f"{config.stack_name}-detections",
                                    description="txnpipe: one event per detection file written")  # fmt: skip
-        self.queue = sqs.Queue(
-            self,
-            "SampleQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(4),
-        )
-        acknowledge(
-            self.queue,
-            "AwsSolutions-SQS3",
-            "The sample rule's queue of detection-file events: a consumer polls it; what it does "
-            "not take expires after 4 days, and the files stay in the bucket.",
-        )
+        self.queue = terminal_queue(
+            self, "SampleQueue", retention_days=4,
+            why_no_dead_letter_queue="The sample rule's queue of detection-file events: a "
+            "consumer polls it; what it does not take expires after 4 days, and the files stay "
+            "in the bucket.",
+        )  # fmt: skip
         self.sample_rule = events.Rule(
             self,
             "SampleRule",

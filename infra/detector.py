@@ -34,7 +34,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import bundling
@@ -52,6 +51,7 @@ from infra.detection_events import DetectionEvents
 from infra.functions import VpcPythonFunction
 from infra.heavy_aggregation import HeavyAggregation
 from infra.nag import acknowledge, iam5_resource
+from infra.queues import terminal_queue
 from infra.network import Network
 from infra.storage import Storage
 from txnpipe.core import environment as ENV
@@ -74,19 +74,12 @@ class Detector(Construct):
     ) -> None:
         """``heavy``: the Glue job, with ``upgradeEngine=spark`` only (else ``None``)."""
         super().__init__(scope, construct_id)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            "AwsSolutions-SQS3",
-            "This queue is itself the dead-letter queue: the detector's on-failure destination "
-            "and the EventBridge target DLQ. Nothing consumes it automatically.",
-        )
+        self.dead_letter_queue = terminal_queue(
+            self, "DeadLetterQueue", retention_days=14,
+            why_no_dead_letter_queue="This queue is itself the dead-letter queue: the "
+            "detector's on-failure destination and the EventBridge target DLQ. Nothing consumes "
+            "it automatically.",
+        )  # fmt: skip
 
         environment = {
             **config.local_invoke_env,

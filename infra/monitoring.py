@@ -133,22 +133,20 @@ class Monitoring(Construct):
             description=f"txnpipe: the chunker wrote no chunk of a live stream for {minutes} "
             "minutes (lock held by another session? see the chunker's logs: busy=true)",
         )
-        self.refused_alarm = self._alarm(
-            "InputRefused",
-            self.total(CHUNKER_SERVICE, "StreamsRefused", cloudwatch.Stats.SUM),
-            threshold=1,
-            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            description="txnpipe: an input put was refused and changed nothing (its name is a "
-            "stream already, or no valid source name): txnpipe status lists the refusals",
-        )
-        self.failed_alarm = self._alarm(
-            "StreamFailed",
-            self.total(CHUNKER_SERVICE, "StreamsFailed", cloudwatch.Stats.SUM),
-            threshold=1,
-            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            description="txnpipe: a stream failed (no transactions file, or no importance "
-            "file): txnpipe status shows the reason",
-        )
+        for alarm_id, metric, description in (
+            ("InputRefused", "StreamsRefused", "an input put was refused and changed nothing "
+             "(its name is a stream already, or no valid source name): txnpipe status lists "
+             "the refusals"),
+            ("StreamFailed", "StreamsFailed", "a stream failed (no transactions file, or no "
+             "importance file): txnpipe status shows the reason"),
+        ):  # fmt: skip
+            self._alarm(
+                alarm_id,
+                self.total(CHUNKER_SERVICE, metric, cloudwatch.Stats.SUM),
+                threshold=1,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                description=f"txnpipe: {description}",
+            )
         self._alarm(
             "DatabaseFreeStorageLow",
             instance.metric_free_storage_space(

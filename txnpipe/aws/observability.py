@@ -98,7 +98,7 @@ def _telemetry(log: Logger) -> Iterator[None]:
     """Reporting never fails an invocation whose work is done (that would make Lambda retry)."""
     try:
         yield
-    except Exception:
+    except Exception:  # any failure to report (a query, a log write): logged whole, not raised
         log.exception("telemetry failed")
 
 
@@ -112,7 +112,7 @@ def invocation(log: Logger, context: Any) -> Iterator[None]:
     log.append_keys(cold_start=cold_start, **lambda_context_keys(context))
     try:
         yield
-    except Exception:
+    except Exception:  # hides nothing: logged with the invocation's keys, then raised again
         log.exception("invocation failed")
         raise
 

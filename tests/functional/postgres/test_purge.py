@@ -6,6 +6,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from tests.functional.cli_kit import run_fast
 from tests.functional.datasets import dataset
@@ -23,8 +24,9 @@ def _rows(url: str, source: str) -> dict[str, int]:
     with psycopg.connect(url) as conn:
         (sid,) = conn.execute("SELECT source_id FROM txnpipe.sources WHERE name = %s",
                               [source]).fetchone() or (None,)  # fmt: skip
-        return {t: conn.execute(f"SELECT count(*) FROM txnpipe.{t} WHERE source_id = %s",  # noqa: S608
-                                [sid]).fetchone()[0] for t in (*PURGED_TABLES, *KEPT)}  # fmt: skip
+        count = sql.SQL("SELECT count(*) FROM {} WHERE source_id = %s")
+        return {t: conn.execute(count.format(sql.Identifier("txnpipe", t)), [sid]).fetchone()[0]
+                for t in (*PURGED_TABLES, *KEPT)}  # fmt: skip
 
 
 def _stream(database_url: str, s3_endpoint: str, bucket: str) -> tuple[Kit, list[str]]:
