@@ -3,31 +3,40 @@
 Stats at evaluation point k are cumulative over chunks 0..k. Instead of recomputing them at
 every point (quadratic), each (merchant, customer) pair gets one running state per chunk that
 touched it, and each merchant too. A threshold rule's first point is the first state of a
-pair (or merchant) that meets its condition, rendered from the catalogue. PatId1 at point
-(m, k) looks up every customer of m at its latest state with chunk <= k (an ASOF join); only
-merchants touched by chunk k are evaluated at k: an untouched merchant's state equals its
-state at k - 1, so it cannot have a first detection at k.
+pair (or merchant) that meets its condition, rendered from the catalogue: window functions,
+one pass. PatId1 is a per-merchant question: DuckDB streams each merchant's per-chunk pair
+deltas, in chunk order, to the merchant walk (``core.rules.percentile_walk``), which keeps
+the two percentiles incrementally and yields first points only. No pair state is expanded
+over points, so time is O(records · log customers) and the walk holds one merchant's pairs.
 
-``percentile_cont`` is DuckDB's exact ``quantile_cont`` (linear interpolation, as
-PostgreSQL); comparisons with non-integer quantities allow ε (SPEC 4.2). DuckDB's default
-collation is binary, but the final order is applied in ``core.detections`` anyway.
+DuckDB runs under a memory limit (``MEMORY_LIMIT``) and spills beyond it to a temporary
+folder removed with the connection. Comparisons with non-integer quantities allow ε
+(SPEC 4.2). DuckDB's default collation is binary, but the final order is applied in
+``core.detections`` anyway.
 """
 from __future__ import annotations
 
 import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from txnpipe.batch import SettingsLike, as_settings
-from txnpipe.core.detections import Candidate, Detection, first_detections, ordered
+from txnpipe.core.detections import Candidate, Detection, ordered
 from txnpipe.core.rules import CATALOGUE, Catalogue
 from txnpipe.core.rules.aggregates import MERCHANT_SQL, PAIR_SQL
 from txnpipe.core.rules.expressions import SqlDialect, render, sql_parameters
+from txnpipe.core.rules.percentile_walk import MerchantDelta, first_points
+
+MEMORY_LIMIT = "1GB"  # DuckDB's working memory; beyond it, it spills to disk
+_BATCH_ROWS = 65_536  # rows per Arrow batch streamed from DuckDB to the walk
+_ALL = 2**31 - 1  # the last chunk of a whole stream
 
 _PAIRS = SqlDialect(PAIR_SQL, placeholder="${name}", eps="$eps")
 _MERCHANTS = SqlDialect(MERCHANT_SQL, placeholder="${name}", eps="$eps")
@@ -38,14 +47,9 @@ def _sql(name: str) -> str:
     return resources.files("txnpipe.batch").joinpath("sql", f"{name}.sql").read_text()
 
 
-def _upgrade_sql() -> str:
-    return f"WITH {_sql('states')},{_sql('upgrade')}\nSELECT chunk, merchant, customer FROM upgrade"
-
-
 @cache
-def detections_sql(catalogue: Catalogue) -> str:
-    """Every rule's first points, one branch each, over the shared states."""
-    ctes = [_sql("states"), _sql("merchant_states")]
+def threshold_sql(catalogue: Catalogue) -> str | None:
+    """Every threshold rule's first points, one branch each, over the shared states."""
     branches = [
         _sql(template).replace("__PATTERN__", str(rule.pattern))
         .replace("__CONDITION__", render(rule.condition, dialect))
@@ -53,10 +57,9 @@ def detections_sql(catalogue: Catalogue) -> str:
                                          (catalogue.merchant_rules, "merchant_rule", _MERCHANTS))
         for rule in rules
     ]  # fmt: skip
-    if (upgrade := catalogue.percentile_rule) is not None:
-        ctes.append(_sql("upgrade"))
-        branches.append(_sql("upgrade_first_points").replace("__PATTERN__", str(upgrade.pattern)))
-    return "WITH " + ",\n".join(ctes) + "\n" + "UNION ALL\n".join(branches)
+    if not branches:
+        return None
+    return f"WITH {_sql('states')},\n{_sql('merchant_states')}\n" + "UNION ALL\n".join(branches)
 
 
 def _params(sql: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -65,46 +68,69 @@ def _params(sql: str, values: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in values.items() if name in used}
 
 
-def _run(sql: str, transactions: pa.Table, settings: SettingsLike, catalogue: Catalogue,
-         **extra: int) -> list[Any]:  # fmt: skip
-    s = as_settings(settings)
-    conditions = [r.condition for r in (*catalogue.pair_rules, *catalogue.merchant_rules)]
-    values: dict[str, Any] = {**sql_parameters(conditions, s), **extra}
-    if catalogue.percentile_rule is not None:
-        minimum, count_p, weight_p = catalogue.percentile_rule.values(s)
-        values |= {"min_merchant_txns": minimum, "count_p": count_p, "weight_p": weight_p}
-    with duckdb.connect() as con:
-        con.register("tx", transactions)
-        return con.execute(sql, _params(sql, values)).fetchall()
+@contextmanager
+def _connection(transactions: pa.Table, memory_limit: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory database over the transactions (as ``tx``) spilling to a folder of its own."""
+    with tempfile.TemporaryDirectory(prefix="txnpipe-duckdb-") as spill:
+        config = {"memory_limit": memory_limit, "temp_directory": spill}
+        with duckdb.connect(config=config) as con:
+            con.register("tx", transactions)
+            yield con
+
+
+def _deltas(con: duckdb.DuckDBPyConnection, values: dict[str, Any]) -> Iterator[MerchantDelta]:
+    """``upgrade_deltas.sql``'s rows, streamed in batches (never the whole result in Python)."""
+    sql = f"WITH {_sql('states')}\n{_sql('upgrade_deltas')}"
+    reader = con.sql(sql, params=_params(sql, values)).to_arrow_reader(_BATCH_ROWS)
+    for batch in reader:
+        yield from zip(*(column.to_pylist() for column in batch.columns))
+
+
+def _upgrade(con: duckdb.DuckDBPyConnection, settings: SettingsLike, catalogue: Catalogue,
+             first: int, last: int) -> Iterator[Candidate]:  # fmt: skip
+    rule = catalogue.percentile_rule
+    if rule is None:
+        return
+    minimum, count_p, weight_p = rule.values(as_settings(settings))
+    rows = _deltas(con, {"last": last, "min_merchant_txns": minimum})
+    for chunk, merchant, customer in first_points(rows, minimum, count_p, weight_p):
+        if chunk >= first:
+            yield Candidate(chunk, merchant, customer)
 
 
 def upgrade_candidates(
     transactions: pa.Table, settings: SettingsLike, first: int, last: int,
-    catalogue: Catalogue = CATALOGUE,
+    catalogue: Catalogue = CATALOGUE, memory_limit: str = MEMORY_LIMIT,
 ) -> list[Candidate]:  # fmt: skip
-    """PatId1 holds for (merchant, customer) at point k, for points first..last inclusive.
-
-    Only points whose chunk touched the merchant are listed (see the module docstring), so
-    the first point per key over consecutive ranges merged with ``first_points`` equals
-    that of a single run, provided every range's input holds chunks 0..its last.
+    """PatId1's first points that fall in first..last: each key at the first point of 0..last
+    where it holds, when that point is in first..last (a key first met before ``first`` was
+    an earlier range's). Ranges merged with ``first_points`` therefore equal a single run,
+    provided every range's input holds chunks 0..its last.
     """
     if first < 0 or last < first:
         raise ValueError(f"bad chunk range {first}..{last}")
-    rows = _run(_upgrade_sql(), transactions, settings, catalogue, first=first, last=last)
-    return sorted(Candidate(int(k), m, c) for k, m, c in rows)
+    with _connection(transactions, memory_limit) as con:
+        return sorted(_upgrade(con, settings, catalogue, first, last))
 
 
-def detections(transactions: pa.Table, settings: SettingsLike,
-               catalogue: Catalogue = CATALOGUE) -> list[Detection]:  # fmt: skip
+def detections(transactions: pa.Table, settings: SettingsLike, catalogue: Catalogue = CATALOGUE,
+               memory_limit: str = MEMORY_LIMIT) -> list[Detection]:  # fmt: skip
     """Every detection of a finished stream at its first point, in SPEC 4.3 order."""
-    rows = _run(detections_sql(catalogue), transactions, settings, catalogue,
-                first=0, last=2**31 - 1)  # fmt: skip
-    return ordered(Detection(int(k), int(p), m, c) for k, p, m, c in rows)
+    s = as_settings(settings)
+    found: list[Detection] = []
+    with _connection(transactions, memory_limit) as con:
+        if (rule := catalogue.percentile_rule) is not None:
+            found += [Detection(k, rule.pattern, m, c)
+                      for k, m, c in _upgrade(con, s, catalogue, 0, _ALL)]  # fmt: skip
+        if (sql := threshold_sql(catalogue)) is not None:
+            conditions = [r.condition for r in (*catalogue.pair_rules, *catalogue.merchant_rules)]
+            values = {**sql_parameters(conditions, s), "last": _ALL}
+            rows = con.execute(sql, _params(sql, values)).fetchall()
+            found += [Detection(int(k), int(p), m, c) for k, p, m, c in rows]
+    return ordered(found)
 
 
 def upgrade_detections(transactions: pa.Table, settings: SettingsLike) -> list[Detection]:
-    """PatId1 alone over the whole stream, via the candidates (emit-once applied in Python)."""
-    last = pc.max(transactions["chunk"]).as_py()
-    if last is None:
-        return []
-    return ordered(first_detections(upgrade_candidates(transactions, settings, 0, last)))
+    """PatId1 alone over the whole stream."""
+    return ordered(Detection(k, 1, m, c)
+                   for k, m, c in upgrade_candidates(transactions, settings, 0, _ALL))  # fmt: skip

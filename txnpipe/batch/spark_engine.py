@@ -1,25 +1,23 @@
 """PatId1 candidates and whole-stream detections on Spark (the Glue job, or local PySpark).
 
-Same semantics as ``duckdb_engine``, in the DataFrame API. Spark has no ASOF join, so a
-pair's running state is expanded to the points it is valid for: the state written at chunk
-c_i holds until the pair's next touched chunk c_{i+1} - 1. Each state is exploded over
-[max(c_i, first point of its merchant), min(c_{i+1} - 1, last)] and equi-joined with the
-merchant's points on (merchant, k); the expansion is bounded by customers x points, the size
-of the answer's input anyway, and no range join is needed.
-
-``percentile`` is Spark's exact percentile (never the approximate one): linear
-interpolation between the closest ranks, like PostgreSQL's ``percentile_cont``. Floating
-point differences between engines stay far inside ε (SPEC 4.2).
+Same semantics and plan as ``duckdb_engine``, in the DataFrame API. The threshold rules are
+first crossings of running sums (window functions, one pass). PatId1 is one shuffle by
+merchant: each partition's rows sorted by merchant and chunk go through the merchant walk
+(``core.rules.percentile_walk``) in ``mapInArrow``, so no pair state is expanded over points,
+the walk holds one merchant's pairs at a time, and only first points leave the executors.
+The walk's percentile arithmetic is ``core.rules.percentiles``, as every engine's.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import reduce
 
+import pyarrow as pa
 from pyspark import RDD
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -27,10 +25,11 @@ from pyspark.sql import types as T
 
 from txnpipe.batch import SettingsLike, as_settings
 from txnpipe.batch.frames import chunk_transactions
-from txnpipe.core.detections import Detection, first_detections, ordered
+from txnpipe.core.detections import Detection, ordered
 from txnpipe.core.errors import TxnpipeError
-from txnpipe.core.rules import CATALOGUE, EPS, Catalogue, PercentileRule, ThresholdRule
+from txnpipe.core.rules import CATALOGUE, Catalogue, PercentileRule, ThresholdRule
 from txnpipe.core.rules.expressions import Operator, Quantity, Setting, render
+from txnpipe.core.rules.percentile_walk import first_points
 from txnpipe.core.settings import Settings
 from txnpipe.core.weights import Weights
 
@@ -68,11 +67,13 @@ def transactions_from_rdd(
     return spark.createDataFrame(rows, SCHEMA, verifySchema=False)
 
 
-def local_session(master: str = "local[*]") -> SparkSession:
+def local_session(master: str = "local[*]", driver_memory: str | None = None) -> SparkSession:
     """The active session, or a local one whose Python workers use this interpreter.
 
     Without ``PYSPARK_PYTHON``, workers start ``python3`` from PATH, which may not see
-    txnpipe; the Glue job builds its own session and never calls this.
+    txnpipe; the Glue job builds its own session and never calls this. ``driver_memory``
+    (the JVM's heap, which in local mode is every executor's too) applies only to a session
+    started here: a running JVM keeps its heap.
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     active = SparkSession.getActiveSession()
@@ -84,6 +85,7 @@ def local_session(master: str = "local[*]") -> SparkSession:
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "8")
+        .config("spark.driver.memory", driver_memory or "1g")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
@@ -141,63 +143,58 @@ def _pair_states(transactions: DataFrame) -> DataFrame:
     by_pair = Window.partitionBy("merchant", "customer").orderBy("chunk")
     running = by_pair.rowsBetween(*_ALL_BEFORE)
     return delta.select(  # core.rules.aggregates.PairState, at each chunk touching the pair
-        "merchant", "customer", "chunk", "dn",
+        "merchant", "customer", "chunk", "dn", "dwc", "dws",
         F.sum("dn").over(running).alias("n"),
         F.sum("dwc").over(running).alias("weighted_txns"),
         F.sum("dws").over(running).alias("weight_sum"),
         F.sum("dvs").over(running).alias("value_sum"),
-        F.lead("chunk").over(by_pair).alias("next_chunk"),
     )  # fmt: skip
 
 
-def _points(states: DataFrame, min_merchant_txns: int, first: int) -> DataFrame:
-    """(merchant, k): chunk k touched m, k >= first, and N(m) at k exceeds the minimum."""
-    per_chunk = states.groupBy("merchant", "chunk").agg(F.sum("dn").alias("dn"))
-    running = Window.partitionBy("merchant").orderBy("chunk").rowsBetween(*_ALL_BEFORE)
-    total = per_chunk.select("merchant", "chunk", F.sum("dn").over(running).alias("total"))
-    return total.where((F.col("total") > min_merchant_txns) & (F.col("chunk") >= first)).select(
-        "merchant", F.col("chunk").alias("k")
-    )
+_UPGRADE_SCHEMA = T.StructType(
+    [
+        T.StructField("chunk", T.IntegerType(), False),
+        T.StructField("merchant", T.StringType(), False),
+        T.StructField("customer", T.StringType(), False),
+    ]
+)
+_OUT_ROWS = 10_000  # first points per Arrow batch out of the walk
 
 
-def _percentile(column: str, p: float) -> Column:
-    return F.expr(f"percentile({column}, CAST({float(p)!r} AS DOUBLE))")
+def _walk(minimum: int, count_p: float, weight_p: float
+          ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:  # fmt: skip
+    """The merchant walk over one partition's rows, sorted by merchant then chunk."""
+
+    def walk(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        rows = (row for batch in batches
+                for row in zip(*(column.to_pylist() for column in batch.columns)))  # fmt: skip
+        found = first_points(rows, minimum, count_p, weight_p)
+        while block := list(itertools.islice(found, _OUT_ROWS)):
+            yield pa.RecordBatch.from_arrays(
+                [pa.array(column, type) for column, type in
+                 zip(zip(*block), (pa.int32(), pa.string(), pa.string()))],
+                names=_UPGRADE_SCHEMA.fieldNames())  # fmt: skip
+
+    return walk
 
 
 def _upgrade(states: DataFrame, rule: PercentileRule, settings: SettingsLike, first: int,
              last: int) -> DataFrame:  # fmt: skip
+    """PatId1's first points in first..last: one shuffle by merchant, then the merchant walk
+    (``core.rules.percentile_walk``) over each partition's merchants in chunk order."""
+    del last  # ``states`` holds chunks 0..last only
     minimum, count_p, weight_p = rule.values(as_settings(settings))
-    points = _points(states, minimum, first)
-    start = points.groupBy("merchant").agg(F.min("k").alias("kmin"))
-    lo = F.greatest(F.col("chunk"), F.col("kmin"))
-    hi = F.coalesce(F.col("next_chunk") - 1, F.lit(last))
-    valid = (
-        states.join(start, "merchant")
-        .select(
-            "merchant", "customer", lo.alias("lo"), F.least(hi, F.lit(last)).alias("hi"),
-            F.col("n").cast("double").alias("n"),
-            F.when(F.col("weighted_txns") > 0,
-                   F.col("weight_sum") / F.col("weighted_txns")).alias("w"),
-        )
-        .where(F.col("lo") <= F.col("hi"))  # sequence(lo, hi) would count down otherwise
-    )  # fmt: skip
-    at_point = valid.select(
-        "merchant", "customer", F.explode(F.sequence("lo", "hi")).alias("k"), "n", "w"
-    ).join(points, ["merchant", "k"])
-    thresholds = at_point.groupBy("merchant", "k").agg(
-        _percentile("n", count_p).alias("tn"),
-        _percentile("w", weight_p).alias("tw"),
+    past = (states.groupBy("merchant").agg(F.sum("dn").alias("total"))
+            .where(F.col("total") > minimum).select("merchant"))  # fmt: skip
+    deltas = states.join(past, "merchant").select(
+        "merchant", "chunk", "customer", "dn", "dwc", "dws"
     )
-    return (
-        at_point.join(thresholds, ["merchant", "k"])
-        .where(
-            F.col("w").isNotNull()
-            & F.col("tw").isNotNull()
-            & (F.col("n") >= F.col("tn") - EPS)
-            & (F.col("w") <= F.col("tw") + EPS)
-        )
-        .select(F.col("k").cast("int").alias("chunk"), "merchant", "customer")
+    walked = (
+        deltas.repartition("merchant")
+        .sortWithinPartitions("merchant", "chunk")
+        .mapInArrow(_walk(minimum, count_p, weight_p), _UPGRADE_SCHEMA)
     )
+    return walked.where(F.col("chunk") >= first)
 
 
 def upgrade_candidates(
@@ -326,8 +323,7 @@ def detections(
         states.unpersist()
         if not was_cached:
             transactions.unpersist()
-    rows = first_detections(((r.chunk, r.merchant, r.customer) for r in upgrade),
-                            rule.pattern if rule is not None else 1)  # fmt: skip
+    rows = [Detection(r.chunk, rule.pattern, r.merchant, r.customer) for r in upgrade]
     rows += [Detection(r.chunk, r.pattern, r.merchant, r.customer) for r in others]
     return ordered(rows)
 
