@@ -135,8 +135,9 @@ def run_job(spark: SparkSession, args: JobArgs) -> str:
         spark, transactions, args.settings.as_dict(), args.first, args.last
     )
     target = output_uri(args)
-    ordered = candidates.orderBy("chunk", "merchant", "customer").coalesce(1)
-    ordered.write.mode("overwrite").parquet(target)
+    # Parts written in parallel, one per partition (no sort, no single writer): the detector
+    # reads every part and orders what it records itself.
+    candidates.write.mode("overwrite").parquet(target)
     return target
 
 

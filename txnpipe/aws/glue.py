@@ -68,8 +68,9 @@ class GlueUpgradeEngine:
         import pyarrow.parquet as pq  # only the batch-engine deployment bundles pyarrow
 
         prefix = output_prefix(self.prefix, source, run.first, run.last)
-        listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
-        parts = sorted(o["Key"] for o in listing.get("Contents", []) if o["Key"].endswith(".parquet"))
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        parts = sorted(o["Key"] for page in pages for o in page.get("Contents", [])
+                       if o["Key"].endswith(".parquet"))  # fmt: skip
         if not parts:  # the job always writes a file, even an empty one
             raise RuntimeError(f"Glue run {run.run_id} succeeded but wrote nothing under {prefix}")
         candidates: list[Candidate] = []

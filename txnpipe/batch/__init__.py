@@ -14,6 +14,11 @@ from collections.abc import Mapping
 
 from txnpipe.core.settings import Settings
 
+# A batch engine's working memory by default: DuckDB's limit (it spills to disk beyond
+# it), Spark's driver heap (in local mode every executor's too). ``txnpipe backfill
+# --memory-limit`` sets it.
+MEMORY_LIMITS = {"duckdb": "1GB", "spark": "2GB"}
+
 SettingsLike = Settings | Mapping[str, float | int]
 
 

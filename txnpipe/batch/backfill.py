@@ -19,17 +19,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from txnpipe.batch import MEMORY_LIMITS
 from txnpipe.batch.frames import transactions_table
 from txnpipe.core.detections import HEADER, Detection, FileRow, in_files
-from txnpipe.core.errors import TxnpipeError
+from txnpipe.core.errors import EngineFailed, TxnpipeError
 from txnpipe.core.keys import chunk_key, detections_key, manifest_key
 from txnpipe.core.settings import Settings
 from txnpipe.core.weights import Weights, parse_weights
 
 ENGINES = ("duckdb", "spark")
 _DETECTIONS_FILE = re.compile(r"detections_(\d{6,})\.csv")
+_NAMED_ERROR = re.compile(r"\b[\w.]*(Error|Exception)\b:")
+_SIZE = re.compile(r"(\d+)\s*(MB|GB|MiB|GiB)", re.IGNORECASE)
 
-Chunks = list[tuple[int, bytes]]
+ChunkFiles = list[tuple[int, Path]]
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,11 @@ def find_source(run_dir: Path, source: str | None) -> str:
     return found[0]
 
 
-def read_chunks(run_dir: Path, source: str, chunk_rows: int) -> tuple[Chunks, int]:
-    """Every chunk file of a finished stream, checked against its manifest; and its records."""
+def read_chunks(run_dir: Path, source: str, chunk_rows: int) -> tuple[ChunkFiles, int]:
+    """Every chunk file of a finished stream, checked against its manifest; and its records.
+
+    Files are named, not read: an engine reads them as it goes (DuckDB a batch at a time,
+    Spark in its executors), so the stream's bytes are never all in memory at once."""
     manifest = run_dir / manifest_key(source)
     if not manifest.is_file():
         raise TxnpipeError(f"{manifest} is missing: the stream has not ended, nothing to check")
@@ -92,12 +98,12 @@ def read_chunks(run_dir: Path, source: str, chunk_rows: int) -> tuple[Chunks, in
             f"the manifest's {total} chunks of {records} records do not fit "
             f"chunk_rows={chunk_rows}; pass the run's --chunk-rows"
         )
-    chunks: Chunks = []
+    chunks: ChunkFiles = []
     for k in range(total):
         path = run_dir / chunk_key(source, k)
         if not path.is_file():
             raise TxnpipeError(f"chunk file {path} is missing (the manifest lists {total})")
-        chunks.append((k, path.read_bytes()))
+        chunks.append((k, path))
     return chunks, records
 
 
@@ -149,22 +155,50 @@ def _beyond(rows: list[FileRow], other: list[FileRow]) -> list[FileRow]:
     return out
 
 
-def recompute(
-    chunks: Chunks, weights: Weights, settings: Settings, engine: str
-) -> list[Detection]:
-    """Every detection at its first point, by the chosen engine."""
-    if engine == "duckdb":
-        from txnpipe.batch import duckdb_engine
+def memory_mib(size: str) -> int:
+    """A memory size such as ``1GB`` or ``512MiB``, in MiB (decimal and binary units alike:
+    an engine's limit, not an accounting figure)."""
+    m = _SIZE.fullmatch(size.strip())
+    if m is None or int(m.group(1)) == 0:
+        raise TxnpipeError(f"memory limit {size!r} is not a size such as 512MB or 2GB")
+    return int(m.group(1)) * (1024 if m.group(2).upper().startswith("G") else 1)
 
-        table = transactions_table(chunks, weights, settings.chunk_rows)
-        return duckdb_engine.detections(table, settings)
-    if engine == "spark":
+
+def recompute(chunks: ChunkFiles, weights: Weights, settings: Settings, engine: str,
+              memory_limit: str | None = None) -> list[Detection]:  # fmt: skip
+    """Every detection at its first point, by the chosen engine.
+
+    An engine that fails (out of memory, out of disk, a lost worker) raises ``EngineFailed``
+    with its reason on one line: a failure to compute, never "a difference found"."""
+    if engine not in ENGINES:
+        raise TxnpipeError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+    mib = memory_mib(memory_limit or MEMORY_LIMITS[engine])
+    try:
+        if engine == "duckdb":
+            from txnpipe.batch import duckdb_engine
+
+            contents = ((k, path.read_bytes()) for k, path in chunks)
+            table = transactions_table(contents, weights, settings.chunk_rows)
+            return duckdb_engine.detections(table, settings, memory_limit=f"{mib}MiB")
         from txnpipe.batch import spark_engine
 
-        spark = spark_engine.local_session()
-        frame = spark_engine.transactions_df(spark, chunks, weights, settings.chunk_rows)
+        spark = spark_engine.local_session(driver_memory=f"{mib}m")
+        pattern = chunks[0][1].parent.resolve().as_uri() + "/chunk_*.csv"
+        files = spark_engine.read_chunk_files(spark, pattern, len(chunks) - 1)
+        frame = spark_engine.transactions_from_rdd(spark, files, weights, settings.chunk_rows)
         return spark_engine.detections(spark, frame, settings)
-    raise TxnpipeError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+    except (TxnpipeError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # whatever the engine raises: DuckDB's, Py4J's, MemoryError
+        raise EngineFailed(f"the {engine} engine failed: {engine_reason(exc)}") from exc
+
+
+def engine_reason(exc: BaseException) -> str:
+    """The line of an engine's error that names it (a JVM's trace runs to hundreds)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    named = [line for line in lines if _NAMED_ERROR.search(line)]
+    reason = (named or lines or [type(exc).__name__])[0]
+    return reason if len(reason) <= 300 else reason[:297] + "..."
 
 
 def backfill(
@@ -174,6 +208,7 @@ def backfill(
     source: str | None = None,
     engine: str = "duckdb",
     clock: Callable[[], float] = time.monotonic,
+    memory_limit: str | None = None,
 ) -> BackfillReport:
     started = clock()
     if not run_dir.is_dir():
@@ -185,7 +220,7 @@ def backfill(
     name = find_source(run_dir, source)
     chunks, records = read_chunks(run_dir, name, settings.chunk_rows)
     expected = in_files(
-        recompute(chunks, weights, settings, engine), settings.detection_batch_rows
+        recompute(chunks, weights, settings, engine, memory_limit), settings.detection_batch_rows
     )
     actual = read_detection_files(run_dir, name)
     missing, extra, misordered = compare(expected, actual)

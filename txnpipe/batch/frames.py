@@ -50,18 +50,30 @@ def chunk_transactions(
 
 
 def transactions_table(
-    chunks: Iterable[tuple[int, bytes]], weights: Weights, chunk_rows: int
+    chunks: Iterable[tuple[int, bytes]], weights: Weights, chunk_rows: int,
+    batch_chunks: int = 50,
 ) -> pa.Table:
     """All accepted records of the given chunk files as one Arrow table (``SCHEMA``).
 
+    Built a batch of ``batch_chunks`` chunks at a time, so the Python objects alive at once
+    are one batch's, not the stream's (``chunks`` may be a generator reading files lazily).
     Chunks may come in any order; the engines order by ``chunk`` and ``record`` themselves.
     """
-    columns: list[list[object]] = [[] for _ in COLUMNS]
-    for chunk, data in chunks:
-        for row in chunk_transactions(chunk, data, weights, chunk_rows):
-            for column, value in zip(columns, row):
-                column.append(value)
-    return pa.Table.from_arrays(
+    batches: list[pa.RecordBatch] = []
+    rows: list[TransactionRow] = []
+    for i, (chunk, data) in enumerate(chunks, 1):
+        rows += chunk_transactions(chunk, data, weights, chunk_rows)
+        if i % batch_chunks == 0:
+            batches.append(_batch(rows))
+            rows = []
+    if rows or not batches:
+        batches.append(_batch(rows))
+    return pa.Table.from_batches(batches, schema=SCHEMA)
+
+
+def _batch(rows: list[TransactionRow]) -> pa.RecordBatch:
+    columns = zip(*rows) if rows else ([] for _ in COLUMNS)
+    return pa.RecordBatch.from_arrays(
         [pa.array(values, type=field.type) for values, field in zip(columns, SCHEMA)],
         schema=SCHEMA,
     )

@@ -17,6 +17,13 @@ class RunFailed(TxnpipeError):
     exit_code = 1
 
 
+class EngineFailed(TxnpipeError):
+    """A batch engine that could not finish its computation (out of memory, say), as
+    opposed to one that found a difference: the CLI exits 3 with the engine's reason."""
+
+    exit_code = 3
+
+
 def one_line(exc: BaseException) -> str:
     """An exception's message on one line (libpq's span several), or its type's name."""
     text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())

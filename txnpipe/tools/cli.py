@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from txnpipe import __version__
+from txnpipe.batch import MEMORY_LIMITS
 from txnpipe.core import environment as ENV
 from txnpipe.core.errors import TxnpipeError, one_line
 from txnpipe.core.settings import Settings
@@ -99,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     inv.add_argument("--bucket", metavar="NAME", help=f"sets {ENV.BUCKET}")
 
     back = command("backfill", "recompute a finished run's detections and compare (exit 1 "
-                               "on a difference)")  # fmt: skip
+                               "on a difference, 3 when the engine fails)")  # fmt: skip
     back.add_argument("--from", type=Path, required=True, dest="run_dir", metavar="RUN_DIR",
                       help="the folder a `txnpipe run --out` wrote")  # fmt: skip
     back.add_argument("--importance", type=Path, required=True, metavar="FILE",
@@ -109,6 +110,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="the batch engine that recomputes")  # fmt: skip
     back.add_argument("--chunk-rows", type=int, metavar="N",
                       help="records per chunk the run used (sets chunk_rows)")  # fmt: skip
+    back.add_argument("--memory-limit", metavar="SIZE",
+                      help="the engine's working memory, e.g. 2GB: DuckDB spills to disk "
+                           "beyond it, Spark's driver heap (default: "
+                           + ", ".join(f"{e} {m}" for e, m in MEMORY_LIMITS.items()) + ")")  # fmt: skip
     back.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assign",
                       help=_SETTINGS_HELP)  # fmt: skip
 
@@ -245,14 +250,16 @@ def _invoke(args: argparse.Namespace) -> None:
 
 
 def _backfill(args: argparse.Namespace) -> int:
-    """Exit 1 when the emitted detection files differ from the recomputed ones."""
+    """Exit 1 when the emitted detection files differ from the recomputed ones (an engine
+    that fails raises ``EngineFailed``: exit 3)."""
     from txnpipe.batch.backfill import backfill, report_lines
 
     assign = list(args.assign)
     if args.chunk_rows is not None:
         assign.append(f"chunk_rows={args.chunk_rows}")
     settings = Settings.from_sources(os.environ, assign)
-    report = backfill(args.run_dir, args.importance, settings, args.source, args.engine)
+    report = backfill(args.run_dir, args.importance, settings, args.source, args.engine,
+                      memory_limit=args.memory_limit)  # fmt: skip
     print("\n".join(report_lines(report)))
     return 0 if report.identical else 1
 

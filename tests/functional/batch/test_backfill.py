@@ -132,6 +132,27 @@ def test_input_errors_exit_2(
     assert _cli(run_dir, stream, "--engine", "pandas") == 2
 
 
+def test_an_engine_that_fails_exits_3_with_one_line(run_dir: Path, stream: Stream) -> None:
+    """Out of memory is no difference found: exit 3, the engine's reason on one line, and
+    DuckDB's spill folder gone with it."""
+    from tests.functional.txnpipe_process import call
+
+    args = ["backfill", "--from", run_dir, "--importance", stream.importance_path,
+            "--chunk-rows", "500", *SET_ARGS]  # fmt: skip
+    failed = call(*args, "--memory-limit", "1MB")
+    assert failed.returncode == 3, failed.stderr
+    assert failed.stderr.count("\n") == 1 and "Traceback" not in failed.stderr
+    assert "txnpipe: error: the duckdb engine failed: Out of Memory Error" in failed.stderr
+    assert call(*args, "--memory-limit", "256MB").returncode == 0
+
+
+def test_a_bad_memory_limit_exits_2(run_dir: Path, stream: Stream,
+                                    capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    for size in ("lots", "0GB", "2TB"):
+        assert _cli(run_dir, stream, "--memory-limit", size) == 2
+        assert "is not a size such as 512MB or 2GB" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_spark_engine_agrees(
     run_dir: Path, stream: Stream, capsys: pytest.CaptureFixture[str]
