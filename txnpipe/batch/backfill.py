@@ -25,7 +25,7 @@ from txnpipe.core.detections import HEADER, Detection, FileRow, in_files
 from txnpipe.core.errors import EngineFailed, TxnpipeError
 from txnpipe.core.keys import chunk_key, detections_key, manifest_key
 from txnpipe.core.settings import Settings
-from txnpipe.core.weights import Weights, parse_weights
+from txnpipe.core.weights import parse_weights
 
 ENGINES = ("duckdb", "spark")
 _DETECTIONS_FILE = re.compile(r"detections_(\d{6,})\.csv")
@@ -164,12 +164,14 @@ def memory_mib(size: str) -> int:
     return int(m.group(1)) * (1024 if m.group(2).upper().startswith("G") else 1)
 
 
-def recompute(chunks: ChunkFiles, weights: Weights, settings: Settings, engine: str,
+def recompute(chunks: ChunkFiles, importance: bytes, settings: Settings, engine: str,
               memory_limit: str | None = None) -> list[Detection]:  # fmt: skip
     """Every detection at its first point, by the chosen engine.
 
     An engine that fails (out of memory, out of disk, a lost worker) raises ``EngineFailed``
-    with its reason on one line: a failure to compute, never "a difference found"."""
+    with its reason on one line: a failure to compute, never "a difference found". The
+    weights are parsed here and, for DuckDB, dropped once the records are weighed (at 10x
+    they are about 0.5 GB of Python objects)."""
     if engine not in ENGINES:
         raise TxnpipeError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
     mib = memory_mib(memory_limit or MEMORY_LIMITS[engine])
@@ -178,13 +180,14 @@ def recompute(chunks: ChunkFiles, weights: Weights, settings: Settings, engine: 
             from txnpipe.batch import duckdb_engine
 
             contents = ((k, path.read_bytes()) for k, path in chunks)
-            table = transactions_table(contents, weights, settings.chunk_rows)
+            table = transactions_table(contents, parse_weights(importance), settings.chunk_rows)
             return duckdb_engine.detections(table, settings, memory_limit=f"{mib}MiB")
         from txnpipe.batch import spark_engine
 
         spark = spark_engine.local_session(driver_memory=f"{mib}m")
         pattern = chunks[0][1].parent.resolve().as_uri() + "/chunk_*.csv"
         files = spark_engine.read_chunk_files(spark, pattern, len(chunks) - 1)
+        weights = parse_weights(importance)
         frame = spark_engine.transactions_from_rdd(spark, files, weights, settings.chunk_rows)
         return spark_engine.detections(spark, frame, settings)
     except (TxnpipeError, KeyboardInterrupt):
@@ -214,13 +217,14 @@ def backfill(
     if not run_dir.is_dir():
         raise TxnpipeError(f"--from {run_dir} is not a folder")
     try:
-        weights = parse_weights(importance.read_bytes())
+        importance_file = importance.read_bytes()
     except OSError as exc:
         raise TxnpipeError(f"cannot read --importance {importance}: {exc.strerror}") from None
     name = find_source(run_dir, source)
     chunks, records = read_chunks(run_dir, name, settings.chunk_rows)
     expected = in_files(
-        recompute(chunks, weights, settings, engine, memory_limit), settings.detection_batch_rows
+        recompute(chunks, importance_file, settings, engine, memory_limit),
+        settings.detection_batch_rows,
     )
     actual = read_detection_files(run_dir, name)
     missing, extra, misordered = compare(expected, actual)

@@ -16,12 +16,15 @@ folder removed with the connection. Comparisons with non-integer quantities allo
 """
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from functools import cache
 from importlib import resources
+from multiprocessing import get_context
 from typing import Any
 
 import duckdb
@@ -32,10 +35,10 @@ from txnpipe.core.detections import Candidate, Detection, ordered
 from txnpipe.core.rules import CATALOGUE, Catalogue
 from txnpipe.core.rules.aggregates import MERCHANT_SQL, PAIR_SQL
 from txnpipe.core.rules.expressions import SqlDialect, render, sql_parameters
-from txnpipe.core.rules.percentile_walk import MerchantDelta, first_points
+from txnpipe.core.rules.percentile_walk import merchant_first_points
 
 MEMORY_LIMIT = "1GB"  # DuckDB's working memory; beyond it, it spills to disk
-_BATCH_ROWS = 65_536  # rows per Arrow batch streamed from DuckDB to the walk
+PARALLEL_DELTAS = 500_000  # from this many deltas on, merchants are walked in processes
 _ALL = 2**31 - 1  # the last chunk of a whole stream
 
 _PAIRS = SqlDialect(PAIR_SQL, placeholder="${name}", eps="$eps")
@@ -78,24 +81,60 @@ def _connection(transactions: pa.Table, memory_limit: str) -> Iterator[duckdb.Du
             yield con
 
 
-def _deltas(con: duckdb.DuckDBPyConnection, values: dict[str, Any]) -> Iterator[MerchantDelta]:
-    """``upgrade_deltas.sql``'s rows, streamed in batches (never the whole result in Python)."""
-    sql = f"WITH {_sql('states')}\n{_sql('upgrade_deltas')}"
-    reader = con.sql(sql, params=_params(sql, values)).to_arrow_reader(_BATCH_ROWS)
-    for batch in reader:
-        yield from zip(*(column.to_pylist() for column in batch.columns))
+def _stage_deltas(con: duckdb.DuckDBPyConnection, values: dict[str, Any]) -> list[tuple[str, int]]:
+    """Creates ``upgrade_deltas``; its merchants and their delta counts, largest first (so
+    that parallel walks finish together)."""
+    sql = f"CREATE TEMP TABLE upgrade_deltas AS WITH {_sql('states')}\n{_sql('upgrade_deltas')}"
+    con.execute(sql, _params(sql, values))
+    return con.sql("SELECT merchant, count(*) AS n FROM upgrade_deltas GROUP BY merchant "
+                   "ORDER BY n DESC, merchant").fetchall()  # fmt: skip
+
+
+def _merchant_deltas(con: duckdb.DuckDBPyConnection,
+                     merchants: list[tuple[str, int]]) -> Iterator[tuple[str, pa.Table]]:  # fmt: skip
+    """Each merchant's deltas in chunk order, one merchant's table at a time."""
+    for merchant, _ in merchants:
+        yield merchant, con.sql(
+            "SELECT chunk, customer, dn, dwc, dws FROM upgrade_deltas WHERE merchant = $m "
+            "ORDER BY chunk", params={"m": merchant}).to_arrow_table()  # fmt: skip
+
+
+def _walk(merchant: str, deltas: pa.Table, minimum: int, count_p: float,
+          weight_p: float) -> list[Candidate]:  # fmt: skip
+    """One merchant's first points; a top-level function, so a worker process can run it."""
+    rows = (row for batch in deltas.to_batches(65_536)
+            for row in zip(*(column.to_pylist() for column in batch.columns)))  # fmt: skip
+    return [Candidate(chunk, merchant, customer)
+            for chunk, customer in merchant_first_points(rows, minimum, count_p, weight_p)]
 
 
 def _upgrade(con: duckdb.DuckDBPyConnection, settings: SettingsLike, catalogue: Catalogue,
-             first: int, last: int) -> Iterator[Candidate]:  # fmt: skip
+             first: int, last: int) -> list[Candidate]:  # fmt: skip
+    """PatId1's first points in first..last. Merchants are independent, so their walks run
+    in worker processes when there is enough to walk (``PARALLEL_DELTAS``), at most one
+    merchant per worker in flight."""
     rule = catalogue.percentile_rule
     if rule is None:
-        return
-    minimum, count_p, weight_p = rule.values(as_settings(settings))
-    rows = _deltas(con, {"last": last, "min_merchant_txns": minimum})
-    for chunk, merchant, customer in first_points(rows, minimum, count_p, weight_p):
-        if chunk >= first:
-            yield Candidate(chunk, merchant, customer)
+        return []
+    args = rule.values(as_settings(settings))
+    staged = _stage_deltas(con, {"last": last, "min_merchant_txns": args[0]})
+    merchants = _merchant_deltas(con, staged)
+    found: list[Candidate] = []
+    workers = len(os.sched_getaffinity(0))
+    if sum(n for _, n in staged) < PARALLEL_DELTAS or workers < 2:
+        for merchant, deltas in merchants:
+            found += _walk(merchant, deltas, *args)
+    else:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            running: set[Future[list[Candidate]]] = set()
+            for merchant, deltas in merchants:
+                if len(running) >= workers:
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    found += [c for f in done for c in f.result()]
+                running.add(pool.submit(_walk, merchant, deltas, *args))
+            found += [c for f in running for c in f.result()]
+    con.execute("DROP TABLE upgrade_deltas")
+    return [c for c in found if c.chunk >= first]
 
 
 def upgrade_candidates(

@@ -144,6 +144,16 @@ def test_ranges_merged_with_emit_once_equal_one_run(stream: Stream, table: pa.Ta
         assert first_points(runs) == expected, cuts
 
 
+def test_merchants_walked_in_worker_processes_give_the_same_first_points(
+    stream: Stream, table: pa.Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_process = duckdb_engine.upgrade_candidates(table, DENSE, 0, stream.last)
+    monkeypatch.setattr(duckdb_engine, "PARALLEL_DELTAS", 0)
+    monkeypatch.setattr(duckdb_engine.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert duckdb_engine.upgrade_candidates(table, DENSE, 0, stream.last) == in_process
+    assert in_process
+
+
 def test_a_range_ignores_chunks_after_its_last(stream: Stream, table: pa.Table) -> None:
     """Stats at k are cumulative over 0..k only: later chunks in the input change nothing."""
     last = 30

@@ -5,10 +5,10 @@ merchant's per-chunk pair deltas, in chunk order, to a ``MerchantWalk``. The wal
 merchant's state as the streaming detector does after each chunk, and emits each customer at
 its first point, never a pair state per point:
 
-- the count percentile from a Fenwick tree over the counts (small integers that only grow):
-  the value at a rank is one descent of the tree;
-- the weight percentile from a sorted list of the customers' mean weights (an order-statistics
-  list: a changed mean is one removal and one insertion);
+- the count percentile from a histogram of the counts (small integers that only grow) read
+  through a moving rank cursor (``order_statistics.CountHistogram``);
+- the weight percentile from the customers' mean weights in sorted buckets (a changed mean is
+  one removal and one insertion, ``order_statistics.SortedBuckets``);
 - who newly meets the thresholds without reading every customer. A customer the chunk did not
   touch has the counts it had at the merchant's last evaluation; if it meets the thresholds
   now and did not then, its count lies between the new count threshold and a higher last one,
@@ -22,11 +22,11 @@ the other engines). Pure: no I/O, no engine; ``percentiles`` is the arithmetic, 
 """
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import groupby
 from operator import itemgetter
 
+from txnpipe.core.rules.order_statistics import CountHistogram, SortedBuckets
 from txnpipe.core.rules.percentiles import (
     EPS,
     at_most,
@@ -37,59 +37,6 @@ from txnpipe.core.rules.percentiles import (
 
 PairDelta = tuple[int, str, int, int, float]
 """(chunk, customer, records, weighted records, weight sum): one chunk's records of a pair."""
-
-
-class CountTree:
-    """How many customers have each count, with the count at any rank in O(log max count)."""
-
-    def __init__(self) -> None:
-        self._size = 64
-        self._tree = [0] * (self._size + 1)
-        self.total = 0
-
-    def add(self, count: int, by: int) -> None:
-        while count > self._size:
-            self._grow()
-        self.total += by
-        i = count
-        while i <= self._size:
-            self._tree[i] += by
-            i += i & -i
-
-    def at_rank(self, rank: int) -> int:
-        """The count of 0-based ``rank`` among all customers' counts in ascending order."""
-        position, left = 0, rank + 1
-        step = self._size
-        while step:
-            probe = position + step
-            if probe <= self._size and self._tree[probe] < left:
-                position = probe
-                left -= self._tree[probe]
-            step >>= 1
-        return position + 1
-
-    def _grow(self) -> None:
-        counts = [0] * (self._size + 1)  # the frequency of each count, read back from the tree
-        for i in range(1, self._size + 1):
-            counts[i] = self._range(i)
-        self._size *= 2
-        self._tree = [0] * (self._size + 1)
-        for i, c in enumerate(counts):
-            if c:
-                j = i
-                while j <= self._size:
-                    self._tree[j] += c
-                    j += j & -j
-
-    def _range(self, i: int) -> int:
-        return self._prefix(i) - self._prefix(i - 1)
-
-    def _prefix(self, i: int) -> int:
-        s = 0
-        while i > 0:
-            s += self._tree[i]
-            i -= i & -i
-        return s
 
 
 def _w_key(item: tuple[float, str]) -> float:
@@ -103,13 +50,13 @@ class MerchantWalk:
         self._minimum, self._count_p, self._weight_p = minimum, count_p, weight_p
         self.transactions = 0  # N(m)
         self._n: dict[str, int] = {}
-        self._wc: dict[str, int] = {}
-        self._ws: dict[str, float] = {}
+        self._weighed: dict[str, tuple[int, float]] = {}  # weighted records, weight sum
         self._w: dict[str, float] = {}  # mean weight of the customers that have one
-        self._counts = CountTree()
-        self._weights: list[float] = []  # every mean weight, ascending
-        self._open_by_w: list[tuple[float, str]] = []  # undetected, weighted, by mean weight
-        self._open_by_n: dict[int, set[str]] = {}  # the same customers by count
+        self._counts = CountHistogram()
+        # The customers that have a mean weight, by it and by count. Detected ones stay in
+        # (the weight percentile counts them); they are few, and skipped when searched.
+        self._by_w: SortedBuckets[tuple[float, str]] = SortedBuckets(key=_w_key)
+        self._by_n: dict[int, set[str]] = {}
         self._detected: set[str] = set()
         self._last: tuple[int, float | None] | None = None  # (min count, Tw) at last evaluation
 
@@ -123,66 +70,54 @@ class MerchantWalk:
 
     def _apply_one(self, customer: str, dn: int, dwc: int, dws: float) -> str:
         self.transactions += dn
-        old_n = self._n.get(customer)
-        new_n = (old_n or 0) + dn
-        self._n[customer] = new_n
-        if old_n is not None:
+        old_n = self._n.get(customer, 0)
+        new_n = self._n[customer] = old_n + dn
+        if old_n:
             self._counts.add(old_n, -1)
         self._counts.add(new_n, 1)
+        old_w = self._w.get(customer)
+        if old_w is not None:
+            self._by_n[old_n].discard(customer)
         if dwc:
-            old_w = self._w.get(customer)
-            wc = self._wc[customer] = self._wc.get(customer, 0) + dwc
-            ws = self._ws[customer] = self._ws.get(customer, 0.0) + dws
+            wc, ws = self._weighed.get(customer, (0, 0.0))
+            wc, ws = wc + dwc, ws + dws
+            self._weighed[customer] = (wc, ws)
             new_w = self._w[customer] = ws / wc
             if old_w is not None:
-                del self._weights[bisect_left(self._weights, old_w)]
-            insort(self._weights, new_w)
-            if customer not in self._detected:
-                if old_w is not None:
-                    self._close(customer, old_n or 0, old_w)
-                self._open(customer, new_n, new_w)
-        elif customer in self._w and customer not in self._detected:
-            self._open_by_n[old_n or 0].discard(customer)  # its weight stays, its count moves
-            self._open_by_n.setdefault(new_n, set()).add(customer)
+                self._by_w.remove((old_w, customer))
+            self._by_w.add((new_w, customer))
+        if dwc or old_w is not None:
+            self._by_n.setdefault(new_n, set()).add(customer)
         return customer
-
-    def _open(self, customer: str, n: int, w: float) -> None:
-        insort(self._open_by_w, (w, customer))
-        self._open_by_n.setdefault(n, set()).add(customer)
-
-    def _close(self, customer: str, n: int, w: float) -> None:
-        del self._open_by_w[bisect_left(self._open_by_w, (w, customer))]
-        self._open_by_n[n].discard(customer)
 
     def _thresholds(self) -> tuple[int, float | None]:
         lo, hi, fraction = percentile_ranks(self._count_p, self._counts.total)
         tn = interpolate(float(self._counts.at_rank(lo)), float(self._counts.at_rank(hi)),
                          fraction)  # fmt: skip
-        if not self._weights:
+        if not self._by_w:
             return least_count_at_least(tn), None
-        lo, hi, fraction = percentile_ranks(self._weight_p, len(self._weights))
-        return least_count_at_least(tn), interpolate(self._weights[lo], self._weights[hi],
-                                                     fraction)  # fmt: skip
+        lo, hi, fraction = percentile_ranks(self._weight_p, len(self._by_w))
+        tw = interpolate(self._by_w.at(lo)[0], self._by_w.at(hi)[0], fraction)
+        return least_count_at_least(tn), tw
 
     def _evaluate(self, touched: Sequence[str]) -> list[str]:
         min_n, tw = self._thresholds()
         last, self._last = self._last, (min_n, tw)
         if tw is None:
             return []
-        meets = {c for c in touched if c in self._w and c not in self._detected
-                 and self._n[c] >= min_n and at_most(self._w[c], tw)}  # fmt: skip
-        stop = bisect_right(self._open_by_w, tw + EPS, key=_w_key)
+        n, w = self._n, self._w
+        meets = {c for c in touched if c in w and n[c] >= min_n and at_most(w[c], tw)}
+        # at_most(w, t) is w <= t + EPS: the ranges below are bounded by the same sums
         if last is None or last[1] is None:  # no last thresholds: every customer at them
-            meets.update(c for w, c in self._open_by_w[:stop] if self._n[c] >= min_n)
+            newly = self._by_w.above(None, tw + EPS)
         else:
             last_n, last_tw = last
-            for n in range(min_n, last_n):  # the count threshold fell
-                meets.update(c for c in self._open_by_n.get(n, ()) if at_most(self._w[c], tw))
-            start = bisect_right(self._open_by_w, last_tw + EPS, key=_w_key)
-            meets.update(c for _, c in self._open_by_w[start:stop] if self._n[c] >= min_n)
-        for customer in meets:
-            self._close(customer, self._n[customer], self._w[customer])
-            self._detected.add(customer)
+            for count in range(min_n, last_n):  # the count threshold fell
+                meets.update(c for c in self._by_n.get(count, ()) if at_most(w[c], tw))
+            newly = self._by_w.above(last_tw + EPS, tw + EPS)
+        meets.update(c for _, c in newly if n[c] >= min_n)
+        meets -= self._detected
+        self._detected |= meets
         return sorted(meets)
 
 

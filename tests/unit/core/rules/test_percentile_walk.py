@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from txnpipe.core.rules.percentile_walk import CountTree, PairDelta, merchant_first_points
+from txnpipe.core.rules.percentile_walk import PairDelta, merchant_first_points
 from txnpipe.core.rules.percentiles import at_most, percentile_cont
 
 
@@ -117,15 +117,3 @@ def test_no_evaluation_before_the_minimum_is_passed() -> None:
 def test_deltas_out_of_chunk_order_are_refused() -> None:
     with pytest.raises(ValueError, match="out of chunk order"):
         walked([(1, "A", 1, 1, 0.1), (0, "B", 1, 1, 0.1)], 0, 0.5, 0.5)
-
-
-def test_count_tree_ranks_and_growth() -> None:
-    tree = CountTree()
-    values = [1, 5, 5, 70, 300, 2, 2, 2]
-    for v in values:
-        tree.add(v, 1)
-    tree.add(5, -1)
-    tree.add(6, 1)
-    ordered = sorted([1, 5, 6, 70, 300, 2, 2, 2])
-    assert [tree.at_rank(r) for r in range(len(ordered))] == ordered
-    assert tree.total == len(ordered)
