@@ -2,22 +2,21 @@
 
 Same semantics and plan as ``duckdb_engine``, in the DataFrame API. The threshold rules are
 first crossings of running sums (window functions, one pass). PatId1 is one shuffle by
-merchant: each partition's rows sorted by merchant and chunk go through the merchant walk
-(``core.rules.percentile_walk``) in ``mapInArrow``, so no pair state is expanded over points,
-the walk holds one merchant's pairs at a time, and only first points leave the executors.
+merchant: each merchant's deltas go through the merchant walk (``core.rules.percentile_walk``)
+in ``applyInPandas``, so no pair state is expanded over points, a worker holds one
+merchant's deltas and pairs at a time, and only first points leave the executors.
 The walk's percentile arithmetic is ``core.rules.percentiles``, as every engine's.
 """
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
+from typing import Any
 from dataclasses import dataclass
 from functools import reduce
 
-import pyarrow as pa
 from pyspark import RDD
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -29,7 +28,7 @@ from txnpipe.core.detections import Detection, ordered
 from txnpipe.core.errors import TxnpipeError
 from txnpipe.core.rules import CATALOGUE, Catalogue, PercentileRule, ThresholdRule
 from txnpipe.core.rules.expressions import Operator, Quantity, Setting, render
-from txnpipe.core.rules.percentile_walk import first_points
+from txnpipe.core.rules.percentile_walk import merchant_first_points
 from txnpipe.core.settings import Settings
 from txnpipe.core.weights import Weights
 
@@ -158,30 +157,34 @@ _UPGRADE_SCHEMA = T.StructType(
         T.StructField("customer", T.StringType(), False),
     ]
 )
-_OUT_ROWS = 10_000  # first points per Arrow batch out of the walk
 
 
-def _walk(minimum: int, count_p: float, weight_p: float
-          ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:  # fmt: skip
-    """The merchant walk over one partition's rows, sorted by merchant then chunk."""
+def _walk(minimum: int, count_p: float, weight_p: float) -> Callable[[Any], Any]:
+    """The merchant walk over one merchant's deltas (a pandas frame: what ``applyInPandas``
+    hands a group), in chunk order."""
 
-    def walk(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        rows = (row for batch in batches
-                for row in zip(*(column.to_pylist() for column in batch.columns)))  # fmt: skip
-        found = first_points(rows, minimum, count_p, weight_p)
-        while block := list(itertools.islice(found, _OUT_ROWS)):
-            yield pa.RecordBatch.from_arrays(
-                [pa.array(column, type) for column, type in
-                 zip(zip(*block), (pa.int32(), pa.string(), pa.string()))],
-                names=_UPGRADE_SCHEMA.fieldNames())  # fmt: skip
+    def walk(deltas: Any) -> Any:
+        import pandas as pd
+
+        ordered = deltas.sort_values("chunk", kind="stable")
+        rows = zip(*(ordered[c].tolist() for c in ("chunk", "customer", "dn", "dwc", "dws")))
+        merchant = str(ordered["merchant"].iloc[0]) if len(ordered) else ""
+        found = list(merchant_first_points(rows, minimum, count_p, weight_p))
+        return pd.DataFrame({"chunk": pd.Series([k for k, _ in found], dtype="int32"),
+                             "merchant": merchant,
+                             "customer": pd.Series([c for _, c in found], dtype="object")})  # fmt: skip
 
     return walk
 
 
 def _upgrade(states: DataFrame, rule: PercentileRule, settings: SettingsLike, first: int,
              last: int) -> DataFrame:  # fmt: skip
-    """PatId1's first points in first..last: one shuffle by merchant, then the merchant walk
-    (``core.rules.percentile_walk``) over each partition's merchants in chunk order."""
+    """PatId1's first points in first..last: the deltas grouped by merchant, each group
+    walked (``core.rules.percentile_walk``) in chunk order.
+
+    A grouped operation, not a map over partitions: only a grouping makes Spark keep each
+    merchant in one task (adaptive execution splits a skewed join partition across tasks,
+    and a map declares no distribution that would stop it)."""
     del last  # ``states`` holds chunks 0..last only
     minimum, count_p, weight_p = rule.values(as_settings(settings))
     past = (states.groupBy("merchant").agg(F.sum("dn").alias("total"))
@@ -189,10 +192,8 @@ def _upgrade(states: DataFrame, rule: PercentileRule, settings: SettingsLike, fi
     deltas = states.join(past, "merchant").select(
         "merchant", "chunk", "customer", "dn", "dwc", "dws"
     )
-    walked = (
-        deltas.repartition("merchant")
-        .sortWithinPartitions("merchant", "chunk")
-        .mapInArrow(_walk(minimum, count_p, weight_p), _UPGRADE_SCHEMA)
+    walked = deltas.groupBy("merchant").applyInPandas(
+        _walk(minimum, count_p, weight_p), _UPGRADE_SCHEMA
     )
     return walked.where(F.col("chunk") >= first)
 
