@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import scaling_report
 
 FLAT_DETECTOR = 1.3  # median of the last 50 chunks / median of chunks 10..59
 FLAT_CHUNKER = 1.2  # median of the last 10 ticks / median of ticks 0..10
 REPLAY_SECONDS = 30.0
+PEER_SPEEDUP = 2.0  # txnpipe end to end against the in-process DuckDB peer
 SPEEDUP = 20.0
 RSS_MB = 512.0
 RECORDS_PER_SECOND = 50_000.0
@@ -129,10 +131,28 @@ def checks(r: dict[str, Any]) -> list[Check]:
                          f"< {RSS_MB:.0f} MB", s["peak_rss_mb"] < RSS_MB))  # fmt: skip
     k = r["rows10k"]
     detector_rate = sum(k["records"]) / sum(k["detector"])
+    if (peer := r.get("peer")) is not None:
+        out.append(Check("the DuckDB peer's detections equal txnpipe's",
+                         "yes" if peer["same_detections"] else "NO", "yes",
+                         peer["same_detections"]))  # fmt: skip
+        speedup = peer["seconds"] / rep["seconds"]
+        out.append(Check("DuckDB peer / txnpipe, end to end", f"{speedup:.2f}x",
+                         f">= {PEER_SPEEDUP:.0f}x", speedup >= PEER_SPEEDUP))  # fmt: skip
+    out += scaling_report.checks(r.get("scaling") or [], Check)
     out.append(Check("chunk_rows=10000: records/s through the detector",
                      f"{detector_rate:,.0f}/s", f">= {RECORDS_PER_SECOND:,.0f}/s",
                      detector_rate >= RECORDS_PER_SECOND))  # fmt: skip
     return out
+
+
+def _peer_line(r: dict[str, Any]) -> list[str]:
+    peer = r.get("peer")
+    if peer is None:
+        return []
+    return [f"- DuckDB peer (`bench/peer.py`: in-process, incremental aggregates, no S3, no"
+            f" durable state): {peer['detections']} detections in {peer['seconds']:.1f} s"
+            f" end to end (txnpipe {r['replay']['seconds']:.1f} s); same set as txnpipe:"
+            f" **{'yes' if peer['same_detections'] else 'NO'}**"]  # fmt: skip
 
 
 def _last(xs: list[float], n: int, what: str) -> str:
@@ -145,7 +165,7 @@ def _ms(xs: list[float]) -> str:
             if xs else "n/a")  # fmt: skip
 
 
-def render(r: dict[str, Any], plot_name: str | None) -> str:
+def render(r: dict[str, Any], plot_name: str | None, scaling_plot: str | None = None) -> str:
     """The markdown page: machine, figures, checks, plot."""
     m, d, rep, base = r["machine"], r["data"], r["replay"], r["baseline"]
     ticks = r["chunker"]["ticks"]
@@ -193,6 +213,7 @@ def render(r: dict[str, Any], plot_name: str | None) -> str:
             f"- txnpipe detections: {', '.join(f'{k} {v}' for k, v in rep['detections'].items())};"
             f" {rep['rejects']} rejected records"
         ),
+        *_peer_line(r),
         (
             f"- baseline detections: {base['detections']};"
             f" same (chunk, pattern, merchant, customer) set as txnpipe: "
@@ -252,7 +273,8 @@ def render(r: dict[str, Any], plot_name: str | None) -> str:
     ]
     if plot_name:
         lines += [f"![per-chunk cost]({plot_name})", ""]
-    lines += _scale_section(r) + _rows10k_section(r) + _notes()
+    lines += _scale_section(r) + _rows10k_section(r)
+    lines += scaling_report.section(r.get("scaling") or [], scaling_plot) + _notes()
     return "\n".join(lines)
 
 

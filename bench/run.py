@@ -7,9 +7,13 @@ Measures, on one embedded PostgreSQL server and one in-process moto S3:
 2. the baseline (``bench/baseline.py``) over the same file, per tick and per chunk;
 3. txnpipe's chunker alone, per tick;
 4. txnpipe's detector over 10x the data, in its own process (flatness and peak RSS);
-5. a ``chunk_rows=10000`` replay (records per second).
+5. a ``chunk_rows=10000`` replay (records per second);
+6. the in-process DuckDB peer (``peer.py``) over the same file, checked equal to txnpipe;
+7. the scaling curve (``scaling.py``): ``txnpipe run --fast`` and ``txnpipe backfill`` with
+   DuckDB and Spark at 1x, 3x and 10x, each a separate process measured as a whole tree.
 
-Then writes ``docs/benchmarks.md`` and ``docs/benchmarks_per_chunk.png``. ``--quick`` is a
+Then writes ``docs/benchmarks.md``, ``docs/benchmarks_per_chunk.png`` and
+``docs/benchmarks_scaling.png``. ``--quick`` is a
 smoke run on 30k records that writes under ``bench/.data/quick/`` instead, so it never
 overwrites the real figures. Measurements are saved to ``bench/.data/results*.json``;
 ``--report-only`` re-renders the page from them without measuring again.
@@ -28,8 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import report
+import scaling_report
 from baseline import run_baseline
+from peer import run_peer
 from data import DATA, Dataset, dataset
+from scaling import scaling_curve
 from measure import (
     DetectJob,
     chunker_ticks,
@@ -119,9 +126,18 @@ def measure_all(rows: int, quick: bool, skip_scale: bool) -> dict[str, Any]:
                         "records": rep10.costs.records}  # fmt: skip
         say(f"   {rep10.seconds:.2f} s end to end")
 
+        say("== the in-process DuckDB peer (incremental aggregates, no S3, no durable state)")
+        peer = run_peer(data.transactions, data.importance, settings)
+        r["peer"] = {"seconds": peer.seconds, "detections": len(peer.detections),
+                     "same_detections": peer.detections == txnpipe_detections}  # fmt: skip
+        say(f"   {peer.seconds:.1f} s end to end;"
+            f" same detections as txnpipe: {r['peer']['same_detections']}")  # fmt: skip
+
         r["scale"] = None
         if child is not None:
             r["scale"] = scale(child, server, endpoint, rows * SCALE, settings)
+    # separate processes on their own servers: after this process's server has stopped
+    r["scaling"] = [] if skip_scale else scaling_curve(rows)
     return r
 
 
@@ -157,7 +173,8 @@ def scale(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help=f"smoke run on {QUICK_ROWS:,} records")
-    parser.add_argument("--skip-scale", action="store_true", help="skip the 10x run")
+    parser.add_argument("--skip-scale", action="store_true",
+                        help="skip the 10x run and the scaling curve")  # fmt: skip
     parser.add_argument("--report-only", action="store_true",
                         help="re-render the page from the last saved measurements")  # fmt: skip
     args = parser.parse_args(argv)
@@ -172,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
         saved.write_text(json.dumps(results))
     png = docs / "benchmarks_per_chunk.png"
     report.plot(results, png)
-    page = report.render(results, png.name)
+    scaling_png = docs / "benchmarks_scaling.png"
+    if results.get("scaling"):
+        scaling_report.plot(results["scaling"], scaling_png)
+    page = report.render(results, png.name, scaling_png.name)
     (docs / "benchmarks.md").write_text(page)
     print(page, flush=True)
     failed = [c.name for c in report.checks(results) if not c.ok and not c.expected_to_fail]

@@ -1,0 +1,103 @@
+"""The scaling curve's target checks, its section of ``docs/benchmarks.md`` and its plot."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from scaling import ENGINES
+
+# Issue 18's targets on this 2-core machine, for the 10x point.
+TARGETS = {  # engine -> (seconds, whole-tree MB)
+    "duckdb": (90.0, 3000.0),
+    "spark": (15 * 60.0, 6000.0),
+}
+RUN_TREE_MB = 2500.0  # the 10x local run's whole tree
+NEAR_LINEAR = 4.0  # the cost from 3x to 10x at most (10/3 would be exactly linear)
+LABELS = {"run": "txnpipe run --fast (inline, end to end)", "duckdb": "backfill, DuckDB",
+          "spark": "backfill, Spark local[2]"}  # fmt: skip
+
+
+def _at(points: list[dict[str, Any]], scale: int) -> dict[str, Any] | None:
+    return next((p for p in points if p["scale"] == scale), None)
+
+
+def checks(points: list[dict[str, Any]], check: Any) -> list[Any]:
+    """``check`` is ``report.Check`` (passed in: report imports this module)."""
+    out = []
+    ten, three = _at(points, 10), _at(points, 3)
+    if ten is None:
+        return out
+    for engine in ENGINES:
+        m, (seconds, mb) = ten[engine], TARGETS[engine]
+        out.append(check(f"10x backfill, {engine}: equal to the inline run (exit 0)",
+                         f"exit {m['returncode']}", "exit 0", m["returncode"] == 0))  # fmt: skip
+        out.append(check(f"10x backfill, {engine}: seconds", f"{m['seconds']:.0f} s",
+                         f"< {seconds:.0f} s", m["seconds"] < seconds))  # fmt: skip
+        out.append(check(f"10x backfill, {engine}: whole-tree peak", f"{m['peak_tree_mb']:.0f} MB",
+                         f"< {mb:.0f} MB", m["peak_tree_mb"] < mb))  # fmt: skip
+    run = ten["run"]
+    out.append(check("10x `txnpipe run --fast`: whole-tree peak", f"{run['peak_tree_mb']:.0f} MB",
+                     f"< {RUN_TREE_MB:.0f} MB", run["peak_tree_mb"] < RUN_TREE_MB))  # fmt: skip
+    if three is not None:
+        for who in ("run", *ENGINES):
+            ratio = ten[who]["seconds"] / three[who]["seconds"]
+            out.append(check(f"{who}: cost 3x -> 10x", f"{ratio:.2f}x", f"<= {NEAR_LINEAR:.0f}x",
+                             ratio <= NEAR_LINEAR))  # fmt: skip
+    return out
+
+
+def section(points: list[dict[str, Any]], plot_name: str | None) -> list[str]:
+    if not points:
+        return []
+    lines = [
+        "## Scaling: the inline run and the batch engines at 1x, 3x, 10x",
+        "",
+        (
+            "Each figure is one `txnpipe` process measured as a whole tree (`bench/tree_memory.py`:"
+            " the RSS of the process and all its descendants summed every 0.2 s, so pages shared"
+            " between processes count twice, the safe side for sizing): `txnpipe run --fast` on"
+            " its own embedded PostgreSQL (the server is in the tree), then `txnpipe backfill` of"
+            " that run's folder with each engine (DuckDB's walk workers and Spark's JVM are in the"
+            " tree). Backfill exit 0 means the engine's detections equal the inline run's files"
+            " row for row."
+        ),
+        "",
+        "| scale | records | " + " | ".join(LABELS[w] for w in ("run", *ENGINES)) + " |",
+        "| ---: | ---: | " + " | ".join("---:" for _ in ("run", *ENGINES)) + " |",
+    ]
+    for p in points:
+        cells = [f"{p[w]['seconds']:.1f} s, {p[w]['peak_tree_mb'] / 1024:.2f} GB"
+                 + ("" if p[w]["returncode"] == 0 else f" (exit {p[w]['returncode']})")
+                 for w in ("run", *ENGINES)]  # fmt: skip
+        lines.append(f"| {p['scale']}x | {p['rows']:,} | " + " | ".join(cells) + " |")
+    lines.append("")
+    if plot_name:
+        lines += [f"![scaling]({plot_name})", ""]
+    return lines
+
+
+def plot(points: list[dict[str, Any]], path: Path) -> None:
+    """Wall time and whole-tree peak against records, log-log, one line per command."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (wall, memory) = plt.subplots(1, 2, figsize=(11, 4))
+    xs = [p["rows"] for p in points]
+    for i, who in enumerate(("run", *ENGINES)):
+        wall.plot(xs, [p[who]["seconds"] for p in points], "o-", color=f"C{i}", label=LABELS[who])
+        memory.plot(xs, [p[who]["peak_tree_mb"] / 1024 for p in points], "o-", color=f"C{i}",
+                    label=LABELS[who])  # fmt: skip
+    if len(xs) > 1:  # exactly linear from the first point, for the eye
+        first = points[0]["run"]["seconds"]
+        wall.plot(xs, [first * x / xs[0] for x in xs], ":", color="grey", label="linear")
+    wall.set(title="Wall time", xlabel="records", ylabel="s", xscale="log", yscale="log")
+    memory.set(title="Whole-tree peak memory", xlabel="records", ylabel="GB", xscale="log")
+    for ax in (wall, memory):
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
