@@ -82,21 +82,18 @@ def _connection(transactions: pa.Table, memory_limit: str) -> Iterator[duckdb.Du
 
 
 def _stage_deltas(con: duckdb.DuckDBPyConnection, values: dict[str, Any]) -> list[tuple[str, int]]:
-    """Creates ``upgrade_deltas``; its merchants and their delta counts, largest first (so
-    that parallel walks finish together)."""
-    sql = f"CREATE TEMP TABLE upgrade_deltas AS WITH {_sql('states')}\n{_sql('upgrade_deltas')}"
+    """Creates ``upgrade_deltas``; its merchants and their delta counts, largest first."""
+    sql = _sql("upgrade_deltas").replace("__STATES__", _sql("states"))
     con.execute(sql, _params(sql, values))
-    return con.sql("SELECT merchant, count(*) AS n FROM upgrade_deltas GROUP BY merchant "
-                   "ORDER BY n DESC, merchant").fetchall()  # fmt: skip
+    return con.sql(_sql("upgrade_merchants")).fetchall()
 
 
 def _merchant_deltas(con: duckdb.DuckDBPyConnection,
                      merchants: list[tuple[str, int]]) -> Iterator[tuple[str, pa.Table]]:  # fmt: skip
     """Each merchant's deltas in chunk order, one merchant's table at a time."""
     for merchant, _ in merchants:
-        yield merchant, con.sql(
-            "SELECT chunk, customer, dn, dwc, dws FROM upgrade_deltas WHERE merchant = $m "
-            "ORDER BY chunk", params={"m": merchant}).to_arrow_table()  # fmt: skip
+        sql = _sql("upgrade_merchant_deltas")
+        yield merchant, con.sql(sql, params={"merchant": merchant}).to_arrow_table()
 
 
 def _walk(merchant: str, deltas: pa.Table, minimum: int, count_p: float,
@@ -133,7 +130,6 @@ def _upgrade(con: duckdb.DuckDBPyConnection, settings: SettingsLike, catalogue: 
                     found += [c for f in done for c in f.result()]
                 running.add(pool.submit(_walk, merchant, deltas, *args))
             found += [c for f in running for c in f.result()]
-    con.execute("DROP TABLE upgrade_deltas")
     return [c for c in found if c.chunk >= first]
 
 
