@@ -149,10 +149,11 @@ def _peer_line(r: dict[str, Any]) -> list[str]:
     peer = r.get("peer")
     if peer is None:
         return []
-    return [f"- DuckDB peer (`bench/peer.py`: in-process, incremental aggregates, no S3, no"
+    line = (f"- DuckDB peer (`bench/peer.py`: in-process, incremental aggregates, no S3, no"
             f" durable state): {peer['detections']} detections in {peer['seconds']:.1f} s"
             f" end to end (txnpipe {r['replay']['seconds']:.1f} s); same set as txnpipe:"
-            f" **{'yes' if peer['same_detections'] else 'NO'}**"]  # fmt: skip
+            f" **{'yes' if peer['same_detections'] else 'NO'}**")  # fmt: skip
+    return [line]
 
 
 def _last(xs: list[float], n: int, what: str) -> str:

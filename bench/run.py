@@ -34,9 +34,7 @@ from typing import Any
 import report
 import scaling_report
 from baseline import run_baseline
-from peer import run_peer
 from data import DATA, Dataset, dataset
-from scaling import scaling_curve
 from measure import (
     DetectJob,
     chunker_ticks,
@@ -50,6 +48,8 @@ from measure import (
     upload,
     write_all_chunks,
 )
+from peer import run_peer
+from scaling import scaling_curve
 
 from txnpipe.core.keys import source_name
 from txnpipe.core.settings import Settings

@@ -2,9 +2,14 @@
 
 One process's ``ru_maxrss`` misses what a command starts: the JVM of a local Spark and its
 Python workers, an embedded PostgreSQL and its backends. So the tree is sampled: every
-``interval`` seconds the RSS of the command and all its descendants (``/proc/*/stat``
-parents) is summed, and the largest sum is the peak. A sum of RSS counts pages two processes
-share twice, so it is an upper bound, the safe side for sizing.
+``interval`` seconds the memory of the command and all its descendants (``/proc/*/stat``
+parents) is summed, and the largest sum is the peak. Two sums are kept:
+
+- PSS (``/proc/PID/smaps_rollup``): each page shared by n processes counts 1/n in each, so
+  the sum is what the tree holds. PostgreSQL's backends all map its shared buffers, and
+  worker processes share their parent's pages, so this is the figure for a whole tree;
+- RSS: each process's resident pages in full, so shared pages count once per process: an
+  upper bound, shown beside it.
 """
 from __future__ import annotations
 
@@ -16,13 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-_PAGE = os.sysconf("SC_PAGE_SIZE")
-
 
 @dataclass(frozen=True)
 class Measured:
     seconds: float
-    peak_tree_mb: float
+    peak_tree_mb: float  # the largest PSS sum over the tree
+    peak_tree_rss_mb: float  # the largest RSS sum (shared pages counted per process)
     returncode: int
     processes: int  # the most processes seen in the tree at once
 
@@ -42,11 +46,17 @@ def _parents() -> dict[int, int]:
     return out
 
 
-def _rss_bytes(pid: int) -> int:
+def _memory_bytes(pid: int) -> tuple[int, int]:
+    """(PSS, RSS) of one process; zeros for one gone between the listing and the read."""
     try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
-    except (OSError, IndexError, ValueError):
-        return 0  # gone between the listing and the read
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+    except OSError:
+        return 0, 0
+    fields = {line.split(":")[0]: line.split()[1] for line in rollup[1:] if ":" in line}
+    try:
+        return int(fields["Pss"]) * 1024, int(fields["Rss"]) * 1024
+    except (KeyError, ValueError):
+        return 0, 0
 
 
 def tree(root: int) -> list[int]:
@@ -68,14 +78,16 @@ def measure(argv: Sequence[str], interval: float = 0.2, log: Path | None = None,
     out = open(log, "w") if log is not None else subprocess.DEVNULL  # noqa: SIM115
     started = time.perf_counter()
     process = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT, env=env)
-    peak, most = 0, 0
+    peak = peak_rss = most = 0
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak, most
+        nonlocal peak, peak_rss, most
         while not done.is_set():
             pids = tree(process.pid)
-            peak = max(peak, sum(_rss_bytes(p) for p in pids))
+            sizes = [_memory_bytes(p) for p in pids]
+            peak = max(peak, sum(pss for pss, _ in sizes))
+            peak_rss = max(peak_rss, sum(rss for _, rss in sizes))
             most = max(most, len(pids))
             done.wait(interval)
 
@@ -88,12 +100,13 @@ def measure(argv: Sequence[str], interval: float = 0.2, log: Path | None = None,
         sampler.join()
         if log is not None:
             out.close()  # type: ignore[union-attr]
-    return Measured(time.perf_counter() - started, peak / 2**20, code, most)
+    return Measured(time.perf_counter() - started, peak / 2**20, peak_rss / 2**20, code, most)
 
 
 if __name__ == "__main__":
     import sys
 
     result = measure(sys.argv[1:])
-    print(f"{result.seconds:.1f} s, peak tree {result.peak_tree_mb:.0f} MB, "
-          f"{result.processes} processes, exit {result.returncode}")  # fmt: skip
+    print(f"{result.seconds:.1f} s, peak tree {result.peak_tree_mb:.0f} MB PSS"
+          f" ({result.peak_tree_rss_mb:.0f} MB RSS), {result.processes} processes,"
+          f" exit {result.returncode}")  # fmt: skip
