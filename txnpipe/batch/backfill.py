@@ -175,6 +175,8 @@ def recompute(chunks: ChunkFiles, importance: bytes, settings: Settings, engine:
     if engine not in ENGINES:
         raise TxnpipeError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
     mib = memory_mib(memory_limit or MEMORY_LIMITS[engine])
+    if not chunks:
+        return []
     try:
         if engine == "duckdb":
             from txnpipe.batch import duckdb_engine

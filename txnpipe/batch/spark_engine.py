@@ -13,9 +13,9 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any
 from dataclasses import dataclass
 from functools import reduce
+from typing import Any
 
 from pyspark import RDD
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -183,8 +183,9 @@ def _upgrade(states: DataFrame, rule: PercentileRule, settings: SettingsLike, fi
     walked (``core.rules.percentile_walk``) in chunk order.
 
     A grouped operation, not a map over partitions: only a grouping makes Spark keep each
-    merchant in one task (adaptive execution splits a skewed join partition across tasks,
-    and a map declares no distribution that would stop it)."""
+    merchant in one task. A map declares no distribution, so a partitioning that happens to
+    hold can be undone: adaptive execution turned the join below into a broadcast join and
+    read its shuffle locally, which put part of every merchant in each task."""
     del last  # ``states`` holds chunks 0..last only
     minimum, count_p, weight_p = rule.values(as_settings(settings))
     past = (states.groupBy("merchant").agg(F.sum("dn").alias("total"))

@@ -23,8 +23,6 @@ the other engines). Pure: no I/O, no engine; ``percentiles`` is the arithmetic, 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import groupby
-from operator import itemgetter
 
 from txnpipe.core.rules.order_statistics import CountHistogram, SortedBuckets
 from txnpipe.core.rules.percentiles import (
@@ -139,20 +137,3 @@ def merchant_first_points(deltas: Iterable[PairDelta], minimum: int, count_p: fl
     if chunk is not None:
         yield from ((chunk, c) for c in walk.apply(pending))
 
-
-MerchantDelta = tuple[str, int, str, int, int, float]
-"""(merchant, chunk, customer, records, weighted records, weight sum)."""
-
-
-def first_points(rows: Iterable[MerchantDelta], minimum: int, count_p: float,
-                 weight_p: float) -> Iterator[tuple[int, str, str]]:  # fmt: skip
-    """(chunk, merchant, customer) at each PatId1 key's first point, for rows grouped by
-    merchant and in chunk order within it: one merchant's walk in memory at a time."""
-    seen: set[str] = set()
-    for merchant, group in groupby(rows, key=itemgetter(0)):
-        if merchant in seen:
-            raise ValueError(f"rows of merchant {merchant!r} are not grouped together")
-        seen.add(merchant)
-        deltas = (row[1:] for row in group)
-        for chunk, customer in merchant_first_points(deltas, minimum, count_p, weight_p):
-            yield chunk, merchant, customer
