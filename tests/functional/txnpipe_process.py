@@ -13,9 +13,18 @@ from pathlib import Path
 COMMAND = [sys.executable, "-m", "txnpipe"]
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT back to its default disposition. A shell without job
+    control starts background commands with SIGINT ignored, and an ignored signal stays
+    ignored across exec (Python then installs no KeyboardInterrupt handler): the tests that
+    send SIGINT to a run must not depend on how the test process itself was started."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(*args: str | Path) -> subprocess.Popen[str]:
     return subprocess.Popen([*COMMAND, *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)  # fmt: skip
 
 
 def finish(process: subprocess.Popen[str], timeout: float = 240) -> subprocess.CompletedProcess[str]:

@@ -4,10 +4,11 @@ Stats at evaluation point k are cumulative over chunks 0..k. Instead of recomput
 every point (quadratic), each (merchant, customer) pair gets one running state per chunk that
 touched it, and each merchant too. A threshold rule's first point is the first state of a
 pair (or merchant) that meets its condition, rendered from the catalogue: window functions,
-one pass. PatId1 is a per-merchant question: DuckDB streams each merchant's per-chunk pair
-deltas, in chunk order, to the merchant walk (``core.rules.percentile_walk``), which keeps
-the two percentiles incrementally and yields first points only. No pair state is expanded
-over points, so time is O(records · log customers) and the walk holds one merchant's pairs.
+one pass. PatId1 is a per-merchant question: DuckDB stages the per-chunk pair deltas once
+and hands each merchant's, in chunk order, to the merchant walk (``core.rules.percentile_walk``;
+in worker processes for large inputs), which keeps the two percentiles incrementally and
+yields first points only. No pair state is expanded over points, so time is
+O(records · log customers) and a walk holds one merchant's pairs.
 
 DuckDB runs under a memory limit (``MEMORY_LIMIT``) and spills beyond it to a temporary
 folder removed with the connection. Comparisons with non-integer quantities allow ε
