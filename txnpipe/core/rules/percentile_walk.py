@@ -12,9 +12,10 @@ its first point, never a pair state per point:
 - who newly meets the thresholds without reading every customer. A customer the chunk did not
   touch has the counts it had at the merchant's last evaluation; if it meets the thresholds
   now and did not then, its count lies between the new count threshold and a higher last one,
-  or its mean weight between the last weight threshold and a higher new one. The undetected
-  customers are indexed by count (buckets) and by mean weight (sorted), so each of those two
-  ranges is read directly, as the PostgreSQL engine reads its two index ranges.
+  or its mean weight between the last weight threshold and a higher new one. The customers
+  that have a mean weight are indexed by count (buckets) and by mean weight (the sorted
+  buckets the percentile is read from), so each of those two ranges is read directly, as the
+  PostgreSQL engine reads its two index ranges; already detected ones are skipped.
 
 Every chunk that touches a merchant past the minimum is an evaluation point of it; a chunk
 that does not touch it leaves its state, so it has no first point there (the same argument as
@@ -128,10 +129,10 @@ def merchant_first_points(deltas: Iterable[PairDelta], minimum: int, count_p: fl
     pending: list[tuple[str, int, int, float]] = []
     for k, customer, dn, dwc, dws in deltas:
         if k != chunk:
-            if chunk is not None:
-                yield from ((chunk, c) for c in walk.apply(pending))
             if chunk is not None and k < chunk:
                 raise ValueError(f"deltas out of chunk order: {k} after {chunk}")
+            if chunk is not None:
+                yield from ((chunk, c) for c in walk.apply(pending))
             chunk, pending = k, []
         pending.append((customer, dn, dwc, dws))
     if chunk is not None:
