@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 
 from txnpipe.batch.spark_engine import (
+    Importance,
     read_chunk_files,
     transactions_from_rdd,
     upgrade_candidates,
 )
 from txnpipe.core.errors import TxnpipeError
 from txnpipe.core.settings import Settings
-from txnpipe.core.weights import parse_weights
 
 __all__ = ["JobArgs", "main", "output_uri", "parse_args", "run_job", "upgrade_candidates"]
 
@@ -118,14 +118,12 @@ def output_uri(args: JobArgs) -> str:
 
 
 def read_transactions(spark: SparkSession, args: JobArgs) -> DataFrame:
-    """Chunks 0..last, parsed in the executors; a missing chunk fails the run, loudly."""
-    importance = spark.sparkContext.binaryFiles(f"{args.base}{args.importance_key}").collect()
-    if not importance:
-        raise TxnpipeError(f"importance file {args.importance_key} not found")
-    weights = parse_weights(bytes(importance[0][1]))
+    """Chunks 0..last, parsed in the executors and joined with the weights, a table parsed
+    in an executor too; a missing chunk or importance file fails the run, loudly."""
+    importance = Importance.at(spark, f"{args.base}{args.importance_key}")
     pattern = f"{args.base}{args.chunks_prefix}{args.source}/chunk_*.csv"
     chunks = read_chunk_files(spark, pattern, args.last)
-    return transactions_from_rdd(spark, chunks, weights, args.settings.chunk_rows)
+    return transactions_from_rdd(spark, chunks, importance, args.settings.chunk_rows)
 
 
 def run_job(spark: SparkSession, args: JobArgs) -> str:

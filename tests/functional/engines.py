@@ -45,8 +45,8 @@ def spark(kit: Kit, catalogue: Catalogue = CATALOGUE) -> set[Detection]:
     from txnpipe.batch import spark_engine
 
     session = spark_engine.local_session("local[2]")
-    weights = parse_weights(kit.store.get(kit.importance_key))
-    frame = spark_engine.transactions_df(session, _chunks(kit), weights, kit.settings.chunk_rows)
+    importance = kit.store.get(kit.importance_key)
+    frame = spark_engine.transactions_df(session, _chunks(kit), importance, kit.settings.chunk_rows)
     return set(spark_engine.detections(session, frame, kit.settings, catalogue))
 
 

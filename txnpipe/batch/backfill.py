@@ -169,9 +169,9 @@ def recompute(chunks: ChunkFiles, importance: bytes, settings: Settings, engine:
     """Every detection at its first point, by the chosen engine.
 
     An engine that fails (out of memory, out of disk, a lost worker) raises ``EngineFailed``
-    with its reason on one line: a failure to compute, never "a difference found". The
-    weights are parsed here and, for DuckDB, dropped once the records are weighed (at 10x
-    they are about 0.5 GB of Python objects)."""
+    with its reason on one line: a failure to compute, never "a difference found". DuckDB's
+    weights are parsed here and dropped once the records are weighed (at 10x they are about
+    0.5 GB of Python objects); Spark joins them as a table in its executors."""
     if engine not in ENGINES:
         raise TxnpipeError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
     mib = memory_mib(memory_limit or MEMORY_LIMITS[engine])
@@ -189,7 +189,7 @@ def recompute(chunks: ChunkFiles, importance: bytes, settings: Settings, engine:
         spark = spark_engine.local_session(driver_memory=f"{mib}m")
         pattern = chunks[0][1].parent.resolve().as_uri() + "/chunk_*.csv"
         files = spark_engine.read_chunk_files(spark, pattern, len(chunks) - 1)
-        weights = parse_weights(importance)
+        weights = spark_engine.Importance.of_bytes(spark, importance)
         frame = spark_engine.transactions_from_rdd(spark, files, weights, settings.chunk_rows)
         return spark_engine.detections(spark, frame, settings)
     except (TxnpipeError, KeyboardInterrupt):

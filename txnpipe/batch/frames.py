@@ -49,6 +49,23 @@ def chunk_transactions(
     ]  # fmt: skip
 
 
+KeyedRow = tuple[int, int, str, str, float, str, str, str]
+"""(chunk, record, customer, merchant, value, gender, kind, weight merchant): one accepted
+record with its weight's key instead of its weight (the weight merchant is ``""`` when the
+importance file has no merchant column), for an engine that joins the weights as a table."""
+
+
+def keyed_transactions(
+    chunk: int, data: bytes, keyed_by_merchant: bool, chunk_rows: int
+) -> list[KeyedRow]:
+    """The accepted records of one chunk file, each with its weight's key (``Weights.key_for``)."""
+    return [
+        (chunk, t.record, t.customer, t.merchant, t.value, t.gender, t.kind,
+         t.merchant if keyed_by_merchant else "")
+        for t in parse_chunk(data, chunk, chunk_rows).transactions
+    ]  # fmt: skip
+
+
 def transactions_table(
     chunks: Iterable[tuple[int, bytes]], weights: Weights, chunk_rows: int,
     batch_chunks: int = 50,

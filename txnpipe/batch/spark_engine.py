@@ -17,20 +17,22 @@ from dataclasses import dataclass
 from functools import reduce
 from typing import Any
 
+from py4j.protocol import Py4JJavaError
 from pyspark import RDD
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from txnpipe.batch import SettingsLike, as_settings
-from txnpipe.batch.frames import chunk_transactions
+from txnpipe.batch.frames import keyed_transactions
 from txnpipe.core.detections import Detection, ordered
 from txnpipe.core.errors import TxnpipeError
+from txnpipe.core.layouts import importance_layout
 from txnpipe.core.rules import CATALOGUE, Catalogue, PercentileRule, ThresholdRule
 from txnpipe.core.rules.expressions import Operator, Quantity, Setting, render
 from txnpipe.core.rules.percentile_walk import merchant_first_points
 from txnpipe.core.settings import Settings
-from txnpipe.core.weights import Weights
+from txnpipe.core.weights import keyed_by_merchant, weight_rows
 
 SCHEMA = T.StructType(
     [
@@ -47,23 +49,79 @@ _ALL_BEFORE = (Window.unboundedPreceding, Window.currentRow)
 _CHUNK_FILE = re.compile(r"chunk_(\d{6,})\.csv$")
 
 
-def _parse(weights: Weights, chunk_rows: int, item: tuple[int, bytes]) -> list[tuple]:
-    return chunk_transactions(item[0], bytes(item[1]), weights, chunk_rows)
+_KEYED = T.StructType(
+    [*SCHEMA.fields[:-1], T.StructField("kind", T.StringType(), False),
+     T.StructField("weight_merchant", T.StringType(), False)]
+)  # fmt: skip
+_WEIGHT_ROWS = T.StructType(
+    [T.StructField("customer", T.StringType(), False),
+     T.StructField("weight_merchant", T.StringType(), False),
+     T.StructField("kind", T.StringType(), False),
+     T.StructField("weight", T.DoubleType(), False),
+     T.StructField("row", T.LongType(), False)]
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Importance:
+    """The importance file as the engine reads it: its bytes as an RDD of one element, parsed
+    in an executor (never collected to the driver nor broadcast whole), and whether its keys
+    name the merchant (from its header)."""
+
+    data: RDD
+    keyed_by_merchant: bool
+
+    @classmethod
+    def of_bytes(cls, spark: SparkSession, data: bytes) -> Importance:
+        """A file already in the driver (backfill, the local engine, tests)."""
+        layout = weight_rows(data).layout
+        return cls(spark.sparkContext.parallelize([data], 1), keyed_by_merchant(layout))
+
+    @classmethod
+    def at(cls, spark: SparkSession, uri: str) -> Importance:
+        """A file in storage (the Glue job): only its first line is read here."""
+        sc = spark.sparkContext
+        try:
+            header = sc.textFile(uri).first()
+        except (Py4JJavaError, ValueError) as exc:  # a missing path; an empty file
+            raise TxnpipeError(f"importance file {uri} not found or empty: "
+                               f"{str(exc).splitlines()[0]}") from None  # fmt: skip
+        layout = importance_layout(header.encode("utf-8"))
+        return cls(sc.binaryFiles(uri).values(), keyed_by_merchant(layout.name))
+
+
+def weights_frame(spark: SparkSession, importance: Importance) -> DataFrame:
+    """Each weight key with its mean weight, as a table to join (SPEC 2.2's mean of duplicate
+    keys). The rows of a key are summed in file order, from 0.0, then divided by their
+    number: the same floating-point operations as ``parse_weights``, so every engine gives a
+    transaction the same weight, bit for bit."""
+    rows = importance.data.flatMap(
+        lambda data: ((c, m, k, w, i) for i, (c, m, k, w) in enumerate(weight_rows(bytes(data))))
+    )
+    frame = spark.createDataFrame(rows, _WEIGHT_ROWS, verifySchema=False)
+    in_order = F.array_sort(F.collect_list(F.struct("row", "weight")))
+    summed = F.aggregate("weights", F.lit(0.0), lambda total, x: total + x["weight"])
+    mean = (summed / F.size("weights")).alias("weight")
+    keys = ("customer", "weight_merchant", "kind")
+    return frame.groupBy(*keys).agg(in_order.alias("weights")).select(*keys, mean)
 
 
 def transactions_from_rdd(
-    spark: SparkSession, chunks: RDD, weights: Weights, chunk_rows: int
+    spark: SparkSession, chunks: RDD, importance: Importance, chunk_rows: int
 ) -> DataFrame:
-    """An RDD of (chunk index, chunk file bytes), parsed in the executors by the core parser.
-
-    The weights travel as one broadcast, so each executor looks weights up exactly as the
-    detector does (``Weights.key_for``).
-    """
-    shared = spark.sparkContext.broadcast(weights)
-    rows = chunks.flatMap(lambda item: _parse(shared.value, chunk_rows, item))
-    # The core parser already yields exactly SCHEMA's types; per-row checks would double
+    """An RDD of (chunk index, chunk file bytes), parsed in the executors by the core parser,
+    each record given its weight by a join with the weights table (None when its key is
+    absent, as ``Weights.key_for`` finds it)."""
+    by_merchant = importance.keyed_by_merchant
+    rows = chunks.flatMap(
+        lambda item: keyed_transactions(item[0], bytes(item[1]), by_merchant, chunk_rows)
+    )
+    # The core parser already yields exactly _KEYED's types; per-row checks would double
     # the cost of building the frame.
-    return spark.createDataFrame(rows, SCHEMA, verifySchema=False)
+    keyed = spark.createDataFrame(rows, _KEYED, verifySchema=False)
+    weighed = keyed.join(weights_frame(spark, importance),
+                         on=["customer", "weight_merchant", "kind"], how="left")  # fmt: skip
+    return weighed.select(*SCHEMA.fieldNames())
 
 
 def local_session(master: str = "local[*]", driver_memory: str | None = None) -> SparkSession:
@@ -119,16 +177,16 @@ def read_chunk_files(spark: SparkSession, pattern: str, last: int) -> RDD:
 def transactions_df(
     spark: SparkSession,
     chunks: Iterable[tuple[int, bytes]],
-    weights: Weights,
+    importance: bytes,
     chunk_rows: int,
     partitions: int | None = None,
 ) -> DataFrame:
-    """Chunk files already in the driver (backfill, tests) as a transactions DataFrame."""
+    """Chunk files and an importance file already in the driver (the local engine, tests) as
+    a transactions DataFrame."""
     items = list(chunks)
     slices = partitions or max(1, min(len(items), spark.sparkContext.defaultParallelism * 4))
-    return transactions_from_rdd(
-        spark, spark.sparkContext.parallelize(items, slices), weights, chunk_rows
-    )
+    return transactions_from_rdd(spark, spark.sparkContext.parallelize(items, slices),
+                                 Importance.of_bytes(spark, importance), chunk_rows)  # fmt: skip
 
 
 def _pair_states(transactions: DataFrame) -> DataFrame:

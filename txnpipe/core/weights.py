@@ -16,6 +16,11 @@ from txnpipe.core.layouts import MAX_VALUE, clean, importance_layout, parse_numb
 WeightKey = tuple[str, str, str]
 
 
+def keyed_by_merchant(layout: str) -> bool:
+    """Whether an importance file of ``layout`` keys its weights by merchant too."""
+    return layout == "banksim"
+
+
 @dataclass(frozen=True)
 class Weights:
     layout: str
@@ -25,7 +30,7 @@ class Weights:
 
     @property
     def keyed_by_merchant(self) -> bool:
-        return self.layout == "banksim"
+        return keyed_by_merchant(self.layout)
 
     def key_for(self, customer: str, merchant: str, kind: str) -> WeightKey:
         return (customer, merchant if self.keyed_by_merchant else "", kind)

@@ -9,6 +9,7 @@ import itertools
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from txnpipe.core.keys import chunk_key
@@ -19,22 +20,28 @@ from txnpipe.core.weights import Weights, parse_weights
 ENGINES = ("inline", "duckdb", "spark")
 
 
-def _duckdb(chunks: list[tuple[int, bytes]], weights: Weights, settings: Settings,
+@lru_cache(maxsize=1)
+def _weights(importance: bytes) -> Weights:
+    """One stream's weights, parsed once for all its runs."""
+    return parse_weights(importance)
+
+
+def _duckdb(chunks: list[tuple[int, bytes]], importance: bytes, settings: Settings,
             first: int, last: int) -> list[Candidate]:  # fmt: skip
     from txnpipe.batch import duckdb_engine
     from txnpipe.batch.frames import transactions_table
 
-    table = transactions_table(chunks, weights, settings.chunk_rows)
+    table = transactions_table(chunks, _weights(importance), settings.chunk_rows)
     return [tuple(c) for c in duckdb_engine.upgrade_candidates(table, settings, first, last)]
 
 
-def _spark(chunks: list[tuple[int, bytes]], weights: Weights, settings: Settings,
+def _spark(chunks: list[tuple[int, bytes]], importance: bytes, settings: Settings,
            first: int, last: int) -> list[Candidate]:  # fmt: skip
     from txnpipe.batch import spark_engine
 
     spark = spark_engine.local_session("local[2]")
-    rdd = spark.sparkContext.parallelize(chunks, max(1, min(8, len(chunks) // 50)))
-    frame = spark_engine.transactions_from_rdd(spark, rdd, weights, settings.chunk_rows)
+    frame = spark_engine.transactions_df(spark, chunks, importance, settings.chunk_rows,
+                                         partitions=max(1, min(8, len(chunks) // 50)))  # fmt: skip
     found = spark_engine.upgrade_candidates(spark, frame, settings, first, last).collect()
     return [(int(r["chunk"]), r["merchant"], r["customer"]) for r in found]
 
@@ -52,7 +59,7 @@ class LocalUpgradeEngine:
     _pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1))
     _runs: dict[str, Future[list[Candidate]]] = field(default_factory=dict)
     _ids: Any = field(default_factory=itertools.count)
-    _weights: dict[str, Weights] = field(default_factory=dict)  # by importance key
+    _importance: dict[str, bytes] = field(default_factory=dict)  # by key
 
     def start(self, source: str, first: int, last: int, importance_key: str) -> UpgradeRun:
         run_id = f"{self.name}-{next(self._ids)}"
@@ -70,11 +77,11 @@ class LocalUpgradeEngine:
         return future.result()
 
     def _compute(self, source: str, first: int, last: int, importance_key: str) -> list[Candidate]:
-        if importance_key not in self._weights:
-            self._weights[importance_key] = parse_weights(self.store.get(importance_key))
+        if importance_key not in self._importance:
+            self._importance[importance_key] = self.store.get(importance_key)
         chunks = [(k, self.store.get(chunk_key(source, k))) for k in range(last + 1)]
         compute: Callable[..., list[Candidate]] = _COMPUTE[self.name]
-        return compute(chunks, self._weights[importance_key], self.settings, first, last)
+        return compute(chunks, self._importance[importance_key], self.settings, first, last)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -83,7 +83,7 @@ def frame(spark, stream: Stream):  # type: ignore[no-untyped-def]
     from txnpipe.batch import spark_engine
 
     df = spark_engine.transactions_df(
-        spark, stream.indexed(), parse_weights(stream.importance), 500, partitions=2
+        spark, stream.indexed(), stream.importance, 500, partitions=2
     ).cache()
     df.count()
     yield df
@@ -213,4 +213,55 @@ def test_glue_job_main_reads_chunks_and_writes_parquet(  # type: ignore[no-untyp
 
     (bucket / "chunks" / stream.source / "chunk_000007.csv").unlink()
     with pytest.raises(TxnpipeError, match="missing: 7"):
+        job.main(argv)
+
+
+_LAYOUTS = {  # importance header, and one row of it from (customer, merchant, kind, weight)
+    "banksim": ("Source,Target,Weight,typeTrans", "{0},{1},{3},{2}"),
+    "seed": ("CustomerId,transaction_type,weightage", "{0},{2},{3}"),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(_LAYOUTS))
+def test_the_weights_table_holds_each_keys_mean_bit_for_bit(spark, layout: str) -> None:  # type: ignore[no-untyped-def]
+    """Duplicate keys' rows are summed in file order, whatever partition each lands in:
+    0.1 + 0.2 + 0.3 and 0.3 + 0.2 + 0.1 differ in the last bit, and the table must give each
+    key exactly ``parse_weights``'s mean. Rows that SPEC 2.2 skips stay out."""
+    from txnpipe.batch.spark_engine import Importance, weights_frame
+
+    header, row = _LAYOUTS[layout]
+    rows = [(f"C{i % 40}", "M1", f"kind{i % 3}", str((i % 7) / 10)) for i in range(600)]
+    rows += [("X", "M1", "k", w) for w in ("0.1", "0.2", "0.3")]
+    rows += [("Y", "M1", "k", w) for w in ("0.3", "0.2", "0.1")]
+    rows += [("Z", "M1", "k", "not a number"), ("", "M1", "k", "1")]
+    data = "\n".join([header, *(row.format(*r) for r in rows), ""]).encode()
+    expected = parse_weights(data).by_key
+    merchant = "M1" if layout == "banksim" else ""
+    assert expected["X", merchant, "k"] != expected["Y", merchant, "k"]
+    assert ("Z", merchant, "k") not in expected
+    got = weights_frame(spark, Importance.of_bytes(spark, data)).collect()
+    assert {(r["customer"], r["weight_merchant"], r["kind"]): r["weight"] for r in got} == expected
+    assert len(got) == len(expected)
+
+
+def test_each_transaction_has_the_weight_duckdb_gives_it(  # type: ignore[no-untyped-def]
+    frame, arrow: pa.Table
+) -> None:
+    """The weights joined as a table give every record the weight the lookup gives it (None
+    where its key is absent)."""
+    weights = {(r["chunk"], r["record"]): r["weight"] for r in frame.collect()}
+    assert weights == dict(zip(zip(arrow["chunk"].to_pylist(), arrow["record"].to_pylist()),
+                               arrow["weight"].to_pylist()))  # fmt: skip
+    assert None in weights.values() and len(set(weights.values())) > 2
+
+
+def test_the_glue_job_names_a_missing_importance_file(  # type: ignore[no-untyped-def]
+    spark, job: ModuleType, stream: Stream, tmp_path: Path
+) -> None:
+    bucket = tmp_path / "bucket"
+    write_run_dir(bucket, stream, reference_points(stream, DENSE))
+    argv = ["--txnpipe_bucket", "unused", "--txnpipe_base_uri", bucket.as_uri() + "/",
+            "--txnpipe_source", stream.source, "--txnpipe_importance_key", "inputs/gone.csv",
+            "--txnpipe_first", "0", "--txnpipe_last", "3"]  # fmt: skip
+    with pytest.raises(TxnpipeError, match="importance file .*inputs/gone.csv not found"):
         job.main(argv)
