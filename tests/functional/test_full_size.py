@@ -42,20 +42,23 @@ REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "banksim"
 @pytest.mark.slow
 @pytest.mark.skipif(not REAL.is_dir(), reason=f"the real BankSim records are not at {REAL}")
 def test_real_banksim_records_match_the_reference_on_every_engine(
-    tmp_path: Path, database_url: str, s3_endpoint: str, bucket: str
+    tmp_path: Path, database_url: str
 ) -> None:
     """Real data is where parsing and semantics meet surprises: the first 220,000 BankSim
-    records and the importance file derived from them (PatId1 fires at the defaults)."""
+    records and the importance file derived from them (PatId1 fires at the defaults). The
+    run has its own in-process bucket, as ``txnpipe run`` does by default, which drops each
+    chunk once applied: the engines recompute from the copies in DIR."""
     transactions = tmp_path / "bs140513_032310.csv"
     importance = tmp_path / "bsNET140513_032310.csv"
     for path, name in ((transactions, "bs140513_032310.first220k.csv.gz"),
                        (importance, "bsNET140513_032310.first220k.derived.csv.gz")):  # fmt: skip
         path.write_bytes(gzip.decompress((REAL / name).read_bytes()))
     opts = RunOptions(InputFiles.check(transactions, importance), tmp_path / "out", Settings(),
-                      fast=True, database_url=database_url, s3_endpoint=s3_endpoint,
-                      bucket=bucket)  # fmt: skip
+                      fast=True, database_url=database_url)  # fmt: skip
     summary = run(opts)
     assert (summary.chunks, summary.records) == (220, 220_000)
+    chunks = sorted(p.name for p in (opts.out / "chunks" / opts.inputs.sources[0]).iterdir())
+    assert chunks == ["_manifest.json", *(f"chunk_{i:06d}.csv" for i in range(220))]
     got = detection_files(opts.out, opts.inputs.sources[0])
     assert got == reference_detections(transactions.read_bytes(), importance.read_bytes())
     assert any(row[0] == "PatId1" for f in got for row in f)

@@ -111,16 +111,29 @@ class S3Store:
         return found
 
     def put(self, key: str, data: bytes) -> None:
+        self.put_version(key, data)
+
+    def put_version(self, key: str, data: bytes) -> str | None:
+        """Put ``key``; the version id the bucket gave it (None where it keeps no versions)."""
         content_type = "application/json" if key.endswith(".json") else "text/csv"
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+        res = self.client.put_object(Bucket=self.bucket, Key=key, Body=data,
+                                     ContentType=content_type)  # fmt: skip
+        version_id = res.get("VersionId")
+        return None if version_id in (None, "null") else str(version_id)
 
     def delete(self, keys: list[str]) -> None:
         """Delete ``keys``, 1,000 per request (in a versioned bucket: a delete marker each,
         the versions expiring by the lifecycle rule)."""
-        for i in range(0, len(keys), 1000):
-            objects = [{"Key": key} for key in keys[i : i + 1000]]
+        self.delete_versions([(key, None) for key in keys])
+
+    def delete_versions(self, objects: list[tuple[str, str | None]]) -> None:
+        """Delete each (key, version id), that version for good; a key without a version id
+        as ``delete`` does."""
+        for i in range(0, len(objects), 1000):
+            batch = [{"Key": key} if version is None else {"Key": key, "VersionId": version}
+                     for key, version in objects[i : i + 1000]]  # fmt: skip
             failed = self.client.delete_objects(Bucket=self.bucket,
-                                                Delete={"Objects": objects, "Quiet": True})  # fmt: skip
+                                                Delete={"Objects": batch, "Quiet": True})  # fmt: skip
             if failed.get("Errors"):
                 raise TxnpipeError(f"cannot delete {failed['Errors'][0].get('Key')!r}: "
                                    f"{failed['Errors'][0].get('Message')}")  # fmt: skip

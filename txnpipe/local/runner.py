@@ -28,7 +28,6 @@ import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
 
 from txnpipe import postgres
-from txnpipe.aws.s3store import S3Store
 from txnpipe.core.chunker import STREAM_READ_AHEAD, RangeReader, TickReport, tick_streams
 from txnpipe.core.detector import Detector, DetectorReport
 from txnpipe.core.errors import RunFailed, TxnpipeError, one_line
@@ -47,8 +46,12 @@ from txnpipe.local.run_log import RunSummary, stream_inputs, stream_record, writ
 from txnpipe.postgres import lease as pglease
 
 _POLL_PAUSE = 0.2  # seconds
+_LEAD_PAUSE = 0.05  # seconds a chunker far ahead of its detector waits
 SWEEP_IDLE = 1.0  # seconds without an event before the detector sweeps
 SWEEP_EVERY = 3.0  # and at least this often while the run lasts
+# chunks a --fast chunker may have written that the detector has not applied: the rest of
+# the stream waits in its input, not in the in-process bucket's memory
+FAST_LEAD = 200
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,8 @@ class _Stream:
     reader: RangeReader
     total_hint: int
     done: bool = False  # the chunker wrote its manifest
+    written: int = 0  # chunks the chunker wrote in this run
+    applied: int = 0  # chunks the detector is known to have applied
 
     @property
     def source(self) -> str:
@@ -155,7 +160,7 @@ class _Run:
 
     streams: list[_Stream]
     settings: Settings
-    store: S3Store
+    store: CopyingStore
     sqs: Any
     queue_url: str
     db_url: str
@@ -210,10 +215,15 @@ class _Run:
             pending = [s for s in self.streams if not s.done]
             if not pending:
                 return
+            pending = [s for s in pending if not self._far_ahead(s)]
+            if not pending:
+                stop.wait(_LEAD_PAUSE)
+                continue
             reports = self.retrying(lambda: self._tick(pending))
             for report in reports:
                 stream = next(s for s in pending if s.source == report.source)
                 stream.done = report.done or report.failed is not None
+                stream.written += len(report.chunks_written)
                 written += len(report.chunks_written)
                 if report.failed is not None:
                     self.failed[report.source] = report.failed
@@ -224,6 +234,18 @@ class _Run:
                 total = 0
             if not any(r.chunks_written for r in reports):
                 stop.wait(min(0.2, self.settings.chunk_interval_seconds or 0.01))
+
+    def _far_ahead(self, stream: _Stream) -> bool:
+        """A --fast stream whose chunker is ``FAST_LEAD`` chunks ahead of its detector. The
+        detector's reports may miss chunks (a retried invocation reports only what it applied
+        itself), so the lead is checked against the database before the chunker waits."""
+        if self.settings.chunk_interval_seconds > 0 or stream.written - stream.applied < FAST_LEAD:
+            return False
+        progress = self.retrying(
+            lambda: postgres.PgDetectorState(self.chunker_db.connection()).progress_of(stream.source)
+        )
+        stream.applied = max(stream.applied, progress.next_chunk if progress is not None else 0)
+        return stream.written - stream.applied >= FAST_LEAD
 
     def _tick(self, streams: list[_Stream]) -> list[TickReport]:
         self.lease.check()
@@ -289,8 +311,11 @@ class _Run:
                 last_sweep = now
 
     def _report(self, report: DetectorReport) -> None:
-        for source, _ in report.applied:
+        for source, chunk in report.applied:
             self.applied[source] += 1
+            self.store.applied(source, chunk)
+            stream = next(s for s in self.streams if s.source == source)
+            stream.applied = max(stream.applied, chunk + 1)
         for stream in self.streams:
             if report.applied or stream.source in report.ended:
                 self.progress(stream.source, self.applied[stream.source], stream.total_hint)
@@ -362,7 +387,9 @@ def _run(opts: RunOptions, settings: Settings, stack: ExitStack, db_url: str, en
     sources = opts.inputs.sources
     s3 = services.client("s3", endpoint)
     sqs = services.client("sqs", endpoint)
-    store = CopyingStore(s3, opts.bucket, opts.out)
+    own = opts.s3_endpoint is None
+    store = CopyingStore(s3, opts.bucket, opts.out, own=own,
+                         evict=own and opts.upgrade_engine == "inline")  # fmt: skip
     prepare_bucket(s3, opts.bucket, sources)
     run_id = uuid.uuid4().hex[:12]
     queue_url = sqs.create_queue(QueueName=f"txnpipe-chunks-{run_id}")["QueueUrl"]
@@ -390,7 +417,7 @@ def _run(opts: RunOptions, settings: Settings, stack: ExitStack, db_url: str, en
     with postgres.connect(db_url) as conn:  # each stream as its input's put event registers it
         registry = postgres.PgStreamRegistry(conn)
         for stream in streams:
-            s3.upload_file(str(stream.input.path), opts.bucket, stream.input_key)
+            store.upload(stream.input.path, stream.input_key)
             register_input(store, registry, stream.input_key, None, prefixes)
     work.prepare()
     work.run()
