@@ -10,6 +10,9 @@ parents) is summed, and the largest sum is the peak. Two sums are kept:
   worker processes share their parent's pages, so this is the figure for a whole tree;
 - RSS: each process's resident pages in full, so shared pages count once per process: an
   upper bound, shown beside it.
+
+A peak says nothing of whether memory keeps growing, so the samples are kept too, one a
+second: (seconds, the tree's PSS, the command's own process's PSS).
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ class Measured:
     peak_tree_rss_mb: float  # the largest RSS sum (shared pages counted per process)
     returncode: int
     processes: int  # the most processes seen in the tree at once
+    timeline: list[tuple[float, float, float]]  # (seconds, tree PSS MB, root PSS MB) per second
 
 
 def _parents() -> dict[int, int]:
@@ -79,6 +83,7 @@ def measure(argv: Sequence[str], interval: float = 0.2, log: Path | None = None,
     started = time.perf_counter()
     process = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT, env=env)
     peak = peak_rss = most = 0
+    timeline: list[tuple[float, float, float]] = []
     done = threading.Event()
 
     def sample() -> None:
@@ -86,9 +91,13 @@ def measure(argv: Sequence[str], interval: float = 0.2, log: Path | None = None,
         while not done.is_set():
             pids = tree(process.pid)
             sizes = [_memory_bytes(p) for p in pids]
-            peak = max(peak, sum(pss for pss, _ in sizes))
+            pss = sum(pss for pss, _ in sizes)
+            peak = max(peak, pss)
             peak_rss = max(peak_rss, sum(rss for _, rss in sizes))
             most = max(most, len(pids))
+            at = time.perf_counter() - started
+            if not timeline or at - timeline[-1][0] >= 1.0:
+                timeline.append((round(at, 1), pss / 2**20, sizes[0][0] / 2**20))
             done.wait(interval)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -100,7 +109,8 @@ def measure(argv: Sequence[str], interval: float = 0.2, log: Path | None = None,
         sampler.join()
         if log is not None:
             out.close()  # type: ignore[union-attr]
-    return Measured(time.perf_counter() - started, peak / 2**20, peak_rss / 2**20, code, most)
+    return Measured(time.perf_counter() - started, peak / 2**20, peak_rss / 2**20, code, most,
+                    timeline)  # fmt: skip
 
 
 if __name__ == "__main__":
