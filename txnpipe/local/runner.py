@@ -147,7 +147,7 @@ class _Stream:
     total_hint: int
     done: bool = False  # the chunker wrote its manifest
     written: int = 0  # chunks the chunker wrote in this run
-    applied: int = 0  # chunks the detector is known to have applied
+    applied: int = 0  # chunks the detector is known to have applied (its pointer)
 
     @property
     def source(self) -> str:
@@ -178,7 +178,6 @@ class _Run:
         self.ended: set[str] = set()
         self.failed: dict[str, str] = {}  # source -> why its stream failed
         self.all_ended = threading.Event()
-        self.applied = dict.fromkeys(self.sources, 0)
         self.chunker_db = _Container(self.db_url)
         self.detector_db = _Container(self.db_url)
         self.staging_db = _Container(self.db_url)
@@ -312,13 +311,12 @@ class _Run:
 
     def _report(self, report: DetectorReport) -> None:
         for source, chunk in report.applied:
-            self.applied[source] += 1
             self.store.applied(source, chunk)
             stream = next(s for s in self.streams if s.source == source)
             stream.applied = max(stream.applied, chunk + 1)
         for stream in self.streams:
             if report.applied or stream.source in report.ended:
-                self.progress(stream.source, self.applied[stream.source], stream.total_hint)
+                self.progress(stream.source, stream.applied, stream.total_hint)
         for source in report.ended & self.sources:
             self._end(source)
 
@@ -402,8 +400,7 @@ def _run(opts: RunOptions, settings: Settings, stack: ExitStack, db_url: str, en
             postgres.reset_source(conn, source)
     preflight.clear_outputs(opts.out, sources)
     prefixes = InputPrefixes()
-    s3.upload_file(str(opts.inputs.importance), opts.bucket,
-                   prefixes.importance + opts.inputs.importance.name)  # fmt: skip
+    store.upload(opts.inputs.importance, prefixes.importance + opts.inputs.importance.name)
     engine = None
     if opts.upgrade_engine != "inline":
         engine = LocalUpgradeEngine(opts.upgrade_engine, store, settings)
