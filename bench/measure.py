@@ -64,7 +64,8 @@ def settle(db_url: str) -> None:
 
 @dataclass
 class ChunkCosts:
-    """Per-chunk detector cost as the detector logged it, in chunk order."""
+    """Per-chunk detector cost as the detector logged it, in chunk order (a chunk applied in
+    a batch of k: the batch's time / k)."""
 
     seconds: list[float] = field(default_factory=list)
     records: list[int] = field(default_factory=list)
@@ -74,7 +75,9 @@ def chunk_costs(db_url: str, source: str) -> ChunkCosts:
     costs = ChunkCosts()
     with psycopg.connect(db_url) as conn:
         rows = conn.execute(
-            "SELECT extract(epoch FROM l.applied_at - l.y_start)::float8, l.records"
+            # a batch of landed chunks applied together (catch-up): each chunk's share of it
+            "SELECT extract(epoch FROM l.applied_at - l.y_start)::float8 / l.applied_with,"
+            " l.records"
             " FROM txnpipe.chunk_log l JOIN txnpipe.sources s USING (source_id)"
             " WHERE s.name = %s ORDER BY l.chunk",
             (source,),

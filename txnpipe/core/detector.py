@@ -14,8 +14,10 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import takewhile
 
 from txnpipe.core.chunkparse import ParsedChunk, parse_chunk, rejects_csv
+from txnpipe.core.layouts import Reject
 from txnpipe.core.detections import RecordedDetection, detections_csv, file_bounds, files_due
 from txnpipe.core.errors import TxnpipeError
 from txnpipe.core.keys import (
@@ -28,6 +30,7 @@ from txnpipe.core.keys import (
     rejects_key,
 )
 from txnpipe.core.ports import (
+    BatchChunk,
     DetectionEvents,
     DetectorState,
     FileWritten,
@@ -59,7 +62,15 @@ class DetectorReport:
     recovered: list[tuple[str, int | None]] = field(default_factory=list)
 
 
-_LOOKAHEAD = 2  # chunks read and staged ahead of the one being applied
+CATCH_UP_CHUNKS = 100  # at most this many landed chunks applied in one transaction
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """A chunk read, parsed and staged, waiting for its apply."""
+
+    chunk: BatchChunk
+    rejects: list[Reject]
 
 
 def _utcnow() -> datetime:
@@ -196,11 +207,13 @@ class Detector:
         self.state.record_end(source, chunks, records)
 
     def drain(self, source: str, report: DetectorReport, probe: bool = False) -> None:
-        """Apply every landed chunk that is next in line, one transaction each.
+        """Apply every landed chunk that is next in line: one transaction for a chunk, one
+        for a backlog of up to ``CATCH_UP_CHUNKS`` consecutive landed ones (catch-up: every
+        chunk still an evaluation point, see ``ApplySession.apply_batch``).
 
-        While PostgreSQL applies chunk k, the next landed chunks are fetched and parsed on
-        one thread and staged into the history on another, in chunk order, so S3, parsing
-        and the history's insert overlap the database work that must follow chunk order.
+        While PostgreSQL applies, the next landed chunks are fetched and parsed on one thread
+        and staged into the history on another, in chunk order, so S3, parsing and the
+        history's insert overlap the database work that must follow chunk order.
 
         When the next chunk's event has not come in although a later one has (or ``probe``
         asks, in a sweep), the chunks that landed are looked up in the store: one LIST from
@@ -208,11 +221,11 @@ class Detector:
         """
         with ThreadPoolExecutor(1) as reading, ThreadPoolExecutor(1) as staging:
 
-            def load(chunk: int) -> Future[ParsedChunk]:
+            def load(chunk: int) -> Future[_Loaded]:
                 read = reading.submit(self._read, source, chunk)
                 return staging.submit(self._stage, source, chunk, read)
 
-            ahead: dict[int, Future[ParsedChunk]] = {}
+            ahead: dict[int, Future[_Loaded]] = {}
             while True:
                 recovered: list[int] = []
                 with self.state.apply_session(source) as session:
@@ -227,33 +240,41 @@ class Detector:
                             return
                     else:
                         y_start = self.clock()
-                        loading = ahead.pop(chunk, None) or load(chunk)
-                        for later in range(chunk + 1, chunk + 1 + _LOOKAHEAD):
-                            if later in landed and later not in ahead:
+                        line = list(takewhile(landed.__contains__,
+                                              range(chunk, chunk + CATCH_UP_CHUNKS)))  # fmt: skip
+                        for later in line:  # what is not applied now loads meanwhile
+                            if later not in ahead:
                                 ahead[later] = load(later)
-                        parsed = loading.result()
-                        if parsed.rejects:
-                            self.store.put(rejects_key(source, chunk), rejects_csv(parsed.rejects))
+                        # the next chunk, and those after it that are loaded already: the
+                        # apply never waits for a load it could overlap with
+                        batch = [chunk, *takewhile(lambda c: ahead[c].done(), line[1:])]
+                        loaded = [ahead.pop(c).result() for c in batch]
+                        for item in loaded:
+                            if item.rejects:
+                                self.store.put(rejects_key(source, item.chunk.chunk),
+                                               rejects_csv(item.rejects))  # fmt: skip
                         self.fault("detector.in_ingest")
-                        detected = session.apply(
-                            chunk,
-                            parsed.transactions,
-                            parsed.records,
-                            len(parsed.rejects),
-                            y_start,
-                            self.settings,
-                            upgrade_inline=self.upgrade_engine is None,
-                            rules=self.rules,
-                        )
+                        inline = self.upgrade_engine is None
+                        if len(loaded) == 1:
+                            one = loaded[0].chunk
+                            detected = session.apply(one.chunk, one.transactions, one.records,
+                                                     one.rejects, y_start, self.settings,
+                                                     upgrade_inline=inline, rules=self.rules)  # fmt: skip
+                        else:
+                            detected = session.apply_batch([item.chunk for item in loaded],
+                                                           y_start, self.settings,
+                                                           upgrade_inline=inline,
+                                                           rules=self.rules)  # fmt: skip
                 if recovered:
                     self.state.record_arrivals(source, recovered)
                     report.recovered += [(source, c) for c in recovered if c not in landed]
                     probe = False
                     continue
                 self.fault("detector.after_commit")
-                report.applied.append((source, chunk))
-                report.records += parsed.records
-                report.rejects += len(parsed.rejects)
+                for item in loaded:
+                    report.applied.append((source, item.chunk.chunk))
+                    report.records += item.chunk.records
+                    report.rejects += item.chunk.rejects
                 report.detections += detected
 
     def _landed_in_store(self, source: str, chunk: int) -> list[int]:
@@ -266,10 +287,14 @@ class Detector:
         data = self.store.get(chunk_key(source, chunk))
         return parse_chunk(data, chunk, self.settings.chunk_rows)
 
-    def _stage(self, source: str, chunk: int, read: Future[ParsedChunk]) -> ParsedChunk:
+    def _stage(self, source: str, chunk: int, read: Future[ParsedChunk]) -> _Loaded:
+        """The chunk written to the history ahead of its apply, where the state can; its
+        records are then no longer held (a backlog waits as counts, not records)."""
         parsed = read.result()
-        self.state.stage(source, chunk, parsed.transactions)
-        return parsed
+        staged = self.state.stage(source, chunk, parsed.transactions)
+        kept = () if staged else parsed.transactions
+        return _Loaded(BatchChunk(chunk, kept, parsed.records, len(parsed.rejects)),
+                       parsed.rejects)  # fmt: skip
 
     def flush(self, source: str, report: DetectorReport) -> None:
         batch = self.settings.detection_batch_rows

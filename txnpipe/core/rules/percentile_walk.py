@@ -59,6 +59,24 @@ class MerchantWalk:
         self._detected: set[str] = set()
         self._last: tuple[int, float | None] | None = None  # (min count, Tw) at last evaluation
 
+    def resume(self, transactions: int, pairs: Iterable[tuple[str, int, int, float]],
+               detected: Iterable[str], last: tuple[int, float] | None) -> None:
+        """Start from a stored state instead of nothing: N(m), each customer's (customer,
+        records, weighted records, weight sum), the customers already emitted, and the
+        thresholds of the merchant's last evaluation (None: unknown, so the first evaluation
+        reads every customer at the thresholds). The streaming detector's catch-up walks a
+        merchant from its stored pairs this way."""
+        for customer, n, wc, ws in pairs:
+            self._apply_one(customer, n, wc, ws)
+        self.transactions = transactions
+        self._detected = set(detected)
+        self._last = last
+
+    @property
+    def last(self) -> tuple[int, float | None] | None:
+        """(min count, Tw) of the last evaluation, as the next one reads them."""
+        return self._last
+
     def apply(self, deltas: Iterable[tuple[str, int, int, float]]) -> list[str]:
         """Apply one chunk's (customer, records, weighted records, weight sum) of this
         merchant, evaluate, and return the customers whose first point this chunk is."""
@@ -124,7 +142,11 @@ def merchant_first_points(deltas: Iterable[PairDelta], minimum: int, count_p: fl
                           weight_p: float) -> Iterator[tuple[int, str]]:  # fmt: skip
     """(chunk, customer) at each customer's first PatId1 point, for one merchant's deltas in
     ascending chunk order (any order within a chunk)."""
-    walk = MerchantWalk(minimum, count_p, weight_p)
+    return walk_chunks(MerchantWalk(minimum, count_p, weight_p), deltas)
+
+
+def walk_chunks(walk: MerchantWalk, deltas: Iterable[PairDelta]) -> Iterator[tuple[int, str]]:
+    """``walk`` through the deltas, chunk by chunk: (chunk, customer) at each first point."""
     chunk: int | None = None
     pending: list[tuple[str, int, int, float]] = []
     for k, customer, dn, dwc, dws in deltas:

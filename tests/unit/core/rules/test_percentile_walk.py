@@ -7,7 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from txnpipe.core.rules.percentile_walk import PairDelta, merchant_first_points
+from txnpipe.core.rules.percentile_walk import (
+    MerchantWalk,
+    PairDelta,
+    merchant_first_points,
+    walk_chunks,
+)
 from txnpipe.core.rules.percentiles import at_most, percentile_cont
 
 
@@ -117,3 +122,26 @@ def test_no_evaluation_before_the_minimum_is_passed() -> None:
 def test_deltas_out_of_chunk_order_are_refused() -> None:
     with pytest.raises(ValueError, match="out of chunk order"):
         walked([(1, "A", 1, 1, 0.1), (0, "B", 1, 1, 0.1)], 0, 0.5, 0.5)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_a_walk_resumed_from_stored_state_equals_one_that_never_stopped(seed: int) -> None:
+    """The detector's catch-up resumes a merchant's walk from its stored pairs, emitted
+    customers and last thresholds (known or not): the first points after it are the same."""
+    rng = random.Random(seed)
+    deltas = random_deltas(rng, rng.randint(2, 30), rng.randint(1, 60))
+    minimum = rng.choice((0, 5, 40))
+    count_p, weight_p = rng.choice((0.5, 0.9, 0.99)), rng.choice((0.0, 0.2, 0.5))
+    stop = rng.randint(0, deltas[-1][0])
+    before = [d for d in deltas if d[0] <= stop]
+    walk = MerchantWalk(minimum, count_p, weight_p)
+    emitted = [c for _, c in walk_chunks(walk, before)]
+    pairs: dict[str, tuple[int, int, float]] = {}
+    for _, customer, dn, dwc, dws in before:
+        n, wc, ws = pairs.get(customer, (0, 0, 0.0))
+        pairs[customer] = (n + dn, wc + dwc, ws + dws)
+    resumed = MerchantWalk(minimum, count_p, weight_p)
+    last = walk.last if rng.random() < 0.5 and walk.last and walk.last[1] is not None else None
+    resumed.resume(sum(d[2] for d in before), [(c, *p) for c, p in pairs.items()], emitted, last)
+    after = [d for d in deltas if d[0] > stop]
+    assert sorted(walk_chunks(resumed, after)) == sorted(walk_chunks(walk, after))
