@@ -1,11 +1,16 @@
 """Glue 5.0 (Spark 3.5) job: PatId1 (UPGRADE) candidates for evaluation points first..last.
 
 The detector hands PatId1's percentiles to this job (SPEC 4.4). It reads the chunk files
-``chunks/<source>/chunk_%06d.csv`` for 0..last (stats are cumulative from chunk 0), parses
-them in the executors with txnpipe's own parser (shipped to Glue with ``--extra-py-files``
-as a zip, so rejects, cleaning and weights match the detector's), and writes the rows
-(chunk, merchant, customer) at which PatId1 holds, as Parquet, to
+``chunks/<source>/chunk_%06d.csv``, parses them in the executors with txnpipe's own parser
+(shipped to Glue with ``--extra-py-files`` as a zip, so rejects, cleaning and weights match
+the detector's), walks each merchant (``txnpipe.batch.upgrade_state``), and writes the rows
+(chunk, merchant, customer) at which PatId1 first holds, as Parquet, to
 ``s3://<bucket>/<output_prefix><source>/upgrade_<first:06d>_<last:06d>/``.
+
+Stats are cumulative from chunk 0, but a run does not re-read them: it ends by writing every
+merchant's walk state after ``last`` (``<output_prefix><source>/state/<tag>/through_<last>/``),
+and the next run, for last + 1.., resumes from it and reads only its own chunks. Without that
+state (the first run, or a state under other settings) it reads chunks 0..last.
 
 Without ``awsglue`` (local PySpark) it runs on a plain ``SparkSession`` and reads the
 arguments with argparse; ``--txnpipe_base_uri`` (e.g. ``file:///tmp/run/``) then replaces
@@ -15,11 +20,14 @@ module has no side effects; ``main()`` runs the job.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from txnpipe.batch.spark_engine import (
@@ -28,6 +36,8 @@ from txnpipe.batch.spark_engine import (
     transactions_from_rdd,
     upgrade_candidates,
 )
+from txnpipe.batch.upgrade_state import STATE_SCHEMA, empty_state, points, walk_resumed
+from txnpipe.batch.upgrade_state import state as kept_state
 from txnpipe.core.errors import TxnpipeError
 from txnpipe.core.settings import Settings
 
@@ -117,25 +127,46 @@ def output_uri(args: JobArgs) -> str:
     return f"{args.base}{args.output_prefix}{args.source}/upgrade_{args.first:06d}_{args.last:06d}/"
 
 
-def read_transactions(spark: SparkSession, args: JobArgs) -> DataFrame:
-    """Chunks 0..last, parsed in the executors and joined with the weights, a table parsed
+def state_uri(args: JobArgs, through: int) -> str:
+    """Where a run keeps every merchant's walk state after chunk ``through``. The folder is
+    named for the settings and the importance file too: a state made under others would
+    give different points, so it is never resumed from."""
+    made_under = json.dumps([args.importance_key, args.settings.as_dict()], sort_keys=True)
+    tag = hashlib.sha256(made_under.encode()).hexdigest()[:12]
+    return f"{args.base}{args.output_prefix}{args.source}/state/{tag}/through_{through:06d}/"
+
+
+def _complete(spark: SparkSession, uri: str) -> bool:
+    """Whether a Parquet folder was written to the end (Spark's ``_SUCCESS`` marker)."""
+    jvm, conf = spark.sparkContext._jvm, spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    marker = jvm.org.apache.hadoop.fs.Path(uri + "_SUCCESS")  # type: ignore[union-attr]
+    return bool(marker.getFileSystem(conf).exists(marker))
+
+
+def read_transactions(spark: SparkSession, args: JobArgs, start: int) -> DataFrame:
+    """Chunks start..last, parsed in the executors and joined with the weights, a table parsed
     in an executor too; a missing chunk or importance file fails the run, loudly."""
     importance = Importance.at(spark, f"{args.base}{args.importance_key}")
     pattern = f"{args.base}{args.chunks_prefix}{args.source}/chunk_*.csv"
-    chunks = read_chunk_files(spark, pattern, args.last)
+    chunks = read_chunk_files(spark, pattern, start, args.last)
     return transactions_from_rdd(spark, chunks, importance, args.settings.chunk_rows)
 
 
 def run_job(spark: SparkSession, args: JobArgs) -> str:
-    """Compute and write the candidates; returns where they went."""
-    transactions = read_transactions(spark, args)
-    candidates = upgrade_candidates(
-        spark, transactions, args.settings.as_dict(), args.first, args.last
-    )
+    """Compute and write the candidates, and the state after ``last``; returns where the
+    candidates went. A run resumes from the state the run before it left after chunk
+    first - 1 and reads only chunks first..last; without one it starts from chunk 0."""
+    before = state_uri(args, args.first - 1)
+    resume = args.first > 0 and _complete(spark, before)
+    state = spark.read.schema(STATE_SCHEMA).parquet(before) if resume else empty_state(spark)
+    transactions = read_transactions(spark, args, args.first if resume else 0)
+    walked = walk_resumed(transactions, state, args.settings).persist(StorageLevel.MEMORY_AND_DISK)
     target = output_uri(args)
     # Parts written in parallel, one per partition (no sort, no single writer): the detector
     # reads every part and orders what it records itself.
-    candidates.write.mode("overwrite").parquet(target)
+    points(walked, args.first).write.mode("overwrite").parquet(target)
+    kept_state(walked).write.mode("overwrite").parquet(state_uri(args, args.last))
+    walked.unpersist()
     return target
 
 

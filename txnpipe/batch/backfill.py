@@ -188,7 +188,7 @@ def recompute(chunks: ChunkFiles, importance: bytes, settings: Settings, engine:
 
         spark = spark_engine.local_session(driver_memory=f"{mib}m")
         pattern = chunks[0][1].parent.resolve().as_uri() + "/chunk_*.csv"
-        files = spark_engine.read_chunk_files(spark, pattern, len(chunks) - 1)
+        files = spark_engine.read_chunk_files(spark, pattern, 0, len(chunks) - 1)
         weights = spark_engine.Importance.of_bytes(spark, importance)
         frame = spark_engine.transactions_from_rdd(spark, files, weights, settings.chunk_rows)
         return spark_engine.detections(spark, frame, settings)

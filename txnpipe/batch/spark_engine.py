@@ -154,24 +154,27 @@ def _chunk_index(path: str) -> int:
     return int(m.group(1)) if m else -1
 
 
-def read_chunk_files(spark: SparkSession, pattern: str, last: int) -> RDD:
-    """RDD of (chunk index, bytes) for the files matching ``pattern`` with index <= last.
+def read_chunk_files(spark: SparkSession, pattern: str, first: int, last: int) -> RDD:
+    """RDD of (chunk index, bytes) of the files matching ``pattern`` with index first..last.
 
-    One listing instead of a GET per expected key; chunks written after ``last`` are left
-    out, and a gap in 0..last is an error rather than silently different statistics.
+    One listing (names only) instead of a GET per expected key, then only those files are
+    read: a streaming run that resumes from its state reads what is new, not the history.
+    Chunks written after ``last`` are left out, and a gap is an error rather than silently
+    different statistics. (Source names hold no comma, so the paths join into one list.)
     """
     sc = spark.sparkContext
-    chunks = (
-        sc.binaryFiles(pattern, minPartitions=max(1, sc.defaultParallelism))
-        .map(lambda item: (_chunk_index(item[0]), item[1]))
-        .filter(lambda item: 0 <= item[0] <= last)
-        .cache()
-    )
-    absent = sorted(set(range(last + 1)) - set(chunks.keys().collect()))
+    hadoop = sc._jvm.org.apache.hadoop.fs.Path(pattern)  # type: ignore[attr-defined]
+    statuses = hadoop.getFileSystem(sc._jsc.hadoopConfiguration()).globStatus(hadoop) or []  # type: ignore[attr-defined]
+    paths = {k: str(st.getPath().toString()) for st in statuses
+             if first <= (k := _chunk_index(str(st.getPath().getName()))) <= last}  # fmt: skip
+    absent = [k for k in range(first, last + 1) if k not in paths]
     if absent:
         shown = ", ".join(str(k) for k in absent[:10])
-        raise TxnpipeError(f"{len(absent)} chunk file(s) of 0..{last} missing: {shown}")
-    return chunks
+        raise TxnpipeError(f"{len(absent)} chunk file(s) of {first}..{last} missing: {shown}")
+    listed = ",".join(paths[k] for k in range(first, last + 1))
+    return sc.binaryFiles(listed, minPartitions=max(1, sc.defaultParallelism)).map(
+        lambda item: (_chunk_index(item[0]), item[1])
+    )
 
 
 def transactions_df(

@@ -216,6 +216,41 @@ def test_glue_job_main_reads_chunks_and_writes_parquet(  # type: ignore[no-untyp
         job.main(argv)
 
 
+@pytest.mark.slow
+def test_streaming_glue_runs_resume_from_the_last_runs_state(  # type: ignore[no-untyped-def]
+    spark, job: ModuleType, arrow: pa.Table, stream: Stream, tmp_path: Path
+) -> None:
+    """Runs 0..19, 20..33, 34..last: each after the first resumes from the state the one
+    before it wrote and reads only its own chunks (the earlier files are gone when it runs),
+    and together they give what one run over the whole range gives. A run under other
+    settings does not resume from that state: it reads from chunk 0, and fails without it."""
+    bucket = tmp_path / "bucket"
+    write_run_dir(bucket, stream, reference_points(stream, DENSE))
+    (bucket / "inputs").mkdir()
+    (bucket / "inputs" / "imp.csv").write_bytes(stream.importance)
+    chunks = bucket / "chunks" / stream.source
+    last = len(list(chunks.glob("chunk_*.csv"))) - 1
+    settings = [x for name, value in DENSE.items() for x in (f"--txnpipe_{name}", str(value))]
+
+    def run(first: int, end: int, *extra: str) -> list[Candidate]:
+        argv = ["--txnpipe_bucket", "unused", "--txnpipe_base_uri", bucket.as_uri() + "/",
+                "--txnpipe_source", stream.source, "--txnpipe_importance_key", "inputs/imp.csv",
+                "--txnpipe_first", str(first), "--txnpipe_last", str(end), *settings, *extra]  # fmt: skip
+        written = pq.read_table(Path(job.main(argv).removeprefix("file:")))
+        return sorted(Candidate(*row.values()) for row in written.to_pylist())
+
+    got: list[Candidate] = []
+    for first, end in ((0, 19), (20, 33), (34, last)):
+        got += run(first, end)
+        for k in range(first, end + 1):  # a resumed run must not need them
+            (chunks / f"chunk_{k:06d}.csv").rename(tmp_path / f"chunk_{k:06d}.csv")
+    assert len(list((bucket / "glue" / stream.source / "state").glob("*/through_*"))) == 3
+    assert got == duckdb_engine.upgrade_candidates(arrow, DENSE, 0, last)
+    assert {c.chunk for c in got} & set(range(20, 34)) and {c.chunk for c in got if c.chunk > 33}
+    with pytest.raises(TxnpipeError, match="missing: 0, 1, 2"):  # another state: from 0
+        run(34, last, "--txnpipe_upgrade_weight_percentile", "0.5")
+
+
 _LAYOUTS = {  # importance header, and one row of it from (customer, merchant, kind, weight)
     "banksim": ("Source,Target,Weight,typeTrans", "{0},{1},{3},{2}"),
     "seed": ("CustomerId,transaction_type,weightage", "{0},{2},{3}"),

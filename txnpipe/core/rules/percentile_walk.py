@@ -77,6 +77,13 @@ class MerchantWalk:
         """(min count, Tw) of the last evaluation, as the next one reads them."""
         return self._last
 
+    def pairs(self) -> Iterator[tuple[str, int, int, float, bool]]:
+        """Each customer's (customer, records, weighted records, weight sum, emitted): what
+        ``resume`` starts from, for a batch run that keeps its state between runs."""
+        for customer, n in self._n.items():
+            wc, ws = self._weighed.get(customer, (0, 0.0))
+            yield customer, n, wc, ws, customer in self._detected
+
     def apply(self, deltas: Iterable[tuple[str, int, int, float]]) -> list[str]:
         """Apply one chunk's (customer, records, weighted records, weight sum) of this
         merchant, evaluate, and return the customers whose first point this chunk is."""
