@@ -208,8 +208,8 @@ class Detector:
 
     def drain(self, source: str, report: DetectorReport, probe: bool = False) -> None:
         """Apply every landed chunk that is next in line: one transaction for a chunk, one
-        for a backlog of up to ``CATCH_UP_CHUNKS`` consecutive landed ones (catch-up: every
-        chunk still an evaluation point, see ``ApplySession.apply_batch``).
+        for a backlog of up to ``CATCH_UP_CHUNKS`` consecutive landed and loaded ones
+        (catch-up: every chunk still an evaluation point, see ``ApplySession.apply_batch``).
 
         While PostgreSQL applies, the next landed chunks are fetched and parsed on one thread
         and staged into the history on another, in chunk order, so S3, parsing and the
@@ -241,7 +241,7 @@ class Detector:
                     else:
                         y_start = self.clock()
                         line = list(takewhile(landed.__contains__,
-                                              range(chunk, chunk + CATCH_UP_CHUNKS)))  # fmt: skip
+                                              range(chunk, chunk + self._batch_limit)))  # fmt: skip
                         for later in line:  # what is not applied now loads meanwhile
                             if later not in ahead:
                                 ahead[later] = load(later)
@@ -262,9 +262,7 @@ class Detector:
                                                      upgrade_inline=inline, rules=self.rules)  # fmt: skip
                         else:
                             detected = session.apply_batch([item.chunk for item in loaded],
-                                                           y_start, self.settings,
-                                                           upgrade_inline=inline,
-                                                           rules=self.rules)  # fmt: skip
+                                                           y_start, self.settings, self.rules)  # fmt: skip
                 if recovered:
                     self.state.record_arrivals(source, recovered)
                     report.recovered += [(source, c) for c in recovered if c not in landed]
@@ -276,6 +274,13 @@ class Detector:
                     report.records += item.chunk.records
                     report.rejects += item.chunk.rejects
                 report.detections += detected
+
+    @property
+    def _batch_limit(self) -> int:
+        """Chunks applied per transaction at most. With a batch engine, one: the PatId1 rows
+        it merges later name their point only by its chunk's YStartTime, which the chunks of
+        a batch share."""
+        return CATCH_UP_CHUNKS if self.upgrade_engine is None else 1
 
     def _landed_in_store(self, source: str, chunk: int) -> list[int]:
         """Chunks from ``chunk`` on that are in the store (their events may be lost)."""

@@ -200,12 +200,11 @@ class ApplySession(Protocol):
         chunks: Sequence[BatchChunk],
         y_start: datetime,
         settings: Settings,
-        upgrade_inline: bool = True,
         rules: Catalogue = CATALOGUE,
     ) -> int:
         """Apply consecutive chunks next in line in one transaction, each still an
-        evaluation point of every rule, as ``apply`` one after the other would; returns the
-        count of new detections."""
+        evaluation point of every rule (PatId1 inline), as ``apply`` one after the other
+        would; returns the count of new detections."""
         ...
 
 

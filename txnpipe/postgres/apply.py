@@ -78,9 +78,9 @@ class PgApplySession:
         return int(row[0]) if row else 0
 
     def apply_batch(self, chunks: Sequence[BatchChunk], y_start: datetime, settings: Settings,
-                    upgrade_inline: bool = True, rules: Catalogue = CATALOGUE) -> int:  # fmt: skip
+                    rules: Catalogue = CATALOGUE) -> int:  # fmt: skip
         return apply_batch(self.conn, self.sid, self.progress.detections, self.by_merchant,
-                           self.staged, chunks, y_start, settings, upgrade_inline, rules)  # fmt: skip
+                           self.staged, chunks, y_start, settings, rules)  # fmt: skip
 
 
 def _evaluated(evaluations: list[ranks.Evaluation]) -> dict[str, list[object]]:

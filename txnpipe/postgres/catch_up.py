@@ -15,7 +15,8 @@ per-chunk deltas:
   so that the next per-chunk evaluation reads only what may newly hold.
 
 Detections are numbered in (chunk, pattern, merchant, customer) order, as the per-chunk apply
-numbers them, so the detection files are the same whichever way the chunks were applied.
+numbers them, so the detection files are the same whichever way the chunks were applied. (A
+detector whose PatId1 is on a batch engine does not batch: ``Detector._batch_limit``.)
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def _upsert_sql() -> str:
 
 def apply_batch(conn: psycopg.Connection, sid: int, base: int, by_merchant: bool,
                 staged: set[int], chunks: Sequence[BatchChunk], y_start: datetime,
-                settings: Settings, upgrade_inline: bool, rules: Catalogue) -> int:  # fmt: skip
+                settings: Settings, rules: Catalogue) -> int:  # fmt: skip
     """Apply consecutive ``chunks`` in the caller's transaction (the source's lock held);
     ``base`` is the number of detections recorded so far. Returns how many were recorded."""
     first, last = chunks[0].chunk, chunks[-1].chunk
@@ -72,7 +73,7 @@ def apply_batch(conn: psycopg.Connection, sid: int, base: int, by_merchant: bool
         found += [tuple(r) for r in conn.execute(sql, params).fetchall()]  # type: ignore[misc]
     upgrade = rules.percentile_rule
     kept: dict[str, tuple[int, float]] = {}
-    if upgrade is not None and upgrade_inline:
+    if upgrade is not None:
         points, kept = _walk(conn, params, upgrade, settings)
         found += points
     conn.execute(_upsert_sql(), {**params, "inline": False})  # the cursors are read afresh
@@ -86,7 +87,6 @@ def apply_batch(conn: psycopg.Connection, sid: int, base: int, by_merchant: bool
         "merchant": [f[2] for f in found], "customer": [f[3] for f in found],
         "chunks": [c.chunk for c in chunks], "records": [c.records for c in chunks],
         "rejects": [c.rejects for c in chunks], "applied_with": len(chunks),
-        "inline": upgrade_inline,
     }).fetchone()  # fmt: skip
     return int(row[0]) if row else 0
 

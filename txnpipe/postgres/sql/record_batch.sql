@@ -34,6 +34,6 @@ WITH candidates AS (
 )
 UPDATE txnpipe.detector_state
 SET next_chunk = %(last)s + 1, detections = detections + (SELECT count(*) FROM inserted),
-    upgrade_through = CASE WHEN %(inline)s THEN %(last)s ELSE upgrade_through END
+    upgrade_through = %(last)s
 WHERE source_id = %(sid)s
 RETURNING (SELECT count(*) FROM inserted)
