@@ -181,7 +181,7 @@ class DetectJob:
     importance_key: str
     chunks: int
     settings: Settings
-    keys_per_event: int = 10
+    keys_per_event: int = 100  # a backlog: the chunks an invocation finds landed
 
 
 @dataclass
@@ -222,7 +222,7 @@ def detect_all(job: DetectJob) -> DetectResult:
             detector.handle(chunk_refs(_s3_event(job.bucket, keys[i : i + job.keys_per_event])))
             if i == 0:
                 first_rss, first_hwm = _status_mb("VmRSS"), _status_mb("VmHWM")
-            if (i // job.keys_per_event) % 50 == 49:
+            if (i // job.keys_per_event + 1) % max(1, 500 // job.keys_per_event) == 0:
                 say(f"  [scale detector] {i + job.keys_per_event}/{job.chunks} chunks,"
                     f" rss {_status_mb('VmRSS'):.0f} MB")  # fmt: skip
     seconds = time.perf_counter() - started

@@ -63,6 +63,7 @@ class DetectorReport:
 
 
 CATCH_UP_CHUNKS = 100  # at most this many landed chunks applied in one transaction
+_LOOKAHEAD = 3  # landed chunks loaded at least, the one applied next included
 
 
 @dataclass(frozen=True)
@@ -240,14 +241,15 @@ class Detector:
                             return
                     else:
                         y_start = self.clock()
+                        limit = self._batch_limit
                         line = list(takewhile(landed.__contains__,
-                                              range(chunk, chunk + self._batch_limit)))  # fmt: skip
+                                              range(chunk, chunk + max(limit, _LOOKAHEAD))))  # fmt: skip
                         for later in line:  # what is not applied now loads meanwhile
                             if later not in ahead:
                                 ahead[later] = load(later)
                         # the next chunk, and those after it that are loaded already: the
                         # apply never waits for a load it could overlap with
-                        batch = [chunk, *takewhile(lambda c: ahead[c].done(), line[1:])]
+                        batch = [chunk, *takewhile(lambda c: ahead[c].done(), line[1:limit])]
                         loaded = [ahead.pop(c).result() for c in batch]
                         for item in loaded:
                             if item.rejects:
