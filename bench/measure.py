@@ -64,8 +64,7 @@ def settle(db_url: str) -> None:
 
 @dataclass
 class ChunkCosts:
-    """Per-chunk detector cost as the detector logged it, in chunk order (a chunk applied in
-    a batch of k: the batch's time / k)."""
+    """Per-chunk detector cost as the detector logged it, in chunk order."""
 
     seconds: list[float] = field(default_factory=list)
     records: list[int] = field(default_factory=list)
@@ -75,9 +74,7 @@ def chunk_costs(db_url: str, source: str) -> ChunkCosts:
     costs = ChunkCosts()
     with psycopg.connect(db_url) as conn:
         rows = conn.execute(
-            # a batch of landed chunks applied together (catch-up): each chunk's share of it
-            "SELECT extract(epoch FROM l.applied_at - l.y_start)::float8 / l.applied_with,"
-            " l.records"
+            "SELECT extract(epoch FROM l.applied_at - l.y_start)::float8, l.records"
             " FROM txnpipe.chunk_log l JOIN txnpipe.sources s USING (source_id)"
             " WHERE s.name = %s ORDER BY l.chunk",
             (source,),

@@ -297,8 +297,8 @@ def _scale_section(r: dict[str, Any]) -> list[str]:
         (
             f"- detector in a separate spawned process, every chunk landed before it starts"
             f" (a backlog), events of {s['keys_per_event']} keys: {s['seconds']:.1f} s"
-            f" ({s['rows'] / s['seconds']:,.0f} records/s); per chunk (a batch's time shared"
-            f" among its chunks) median / p95 / max: {_ms(s['detector'])} ms;"
+            f" ({s['rows'] / s['seconds']:,.0f} records/s); per chunk median / p95 / max:"
+            f" {_ms(s['detector'])} ms;"
             f" chunks 10..59 {median(s['detector'][10:60]) * 1e3:.1f} ms,"
             f" {_last(s['detector'], 50, 'chunks')} {median(s['detector'][-50:]) * 1e3:.1f} ms"
         ),

@@ -14,10 +14,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from itertools import takewhile
 
 from txnpipe.core.chunkparse import ParsedChunk, parse_chunk, rejects_csv
-from txnpipe.core.layouts import Reject
 from txnpipe.core.detections import RecordedDetection, detections_csv, file_bounds, files_due
 from txnpipe.core.errors import TxnpipeError
 from txnpipe.core.keys import (
@@ -30,7 +28,6 @@ from txnpipe.core.keys import (
     rejects_key,
 )
 from txnpipe.core.ports import (
-    BatchChunk,
     DetectionEvents,
     DetectorState,
     FileWritten,
@@ -62,16 +59,7 @@ class DetectorReport:
     recovered: list[tuple[str, int | None]] = field(default_factory=list)
 
 
-CATCH_UP_CHUNKS = 100  # at most this many landed chunks applied in one transaction
-_LOOKAHEAD = 3  # landed chunks loaded at least, the one applied next included
-
-
-@dataclass(frozen=True)
-class _Loaded:
-    """A chunk read, parsed and staged, waiting for its apply."""
-
-    chunk: BatchChunk
-    rejects: list[Reject]
+_LOOKAHEAD = 2  # chunks read and staged ahead of the one being applied
 
 
 def _utcnow() -> datetime:
@@ -208,13 +196,11 @@ class Detector:
         self.state.record_end(source, chunks, records)
 
     def drain(self, source: str, report: DetectorReport, probe: bool = False) -> None:
-        """Apply every landed chunk that is next in line: one transaction for a chunk, one
-        for a backlog of up to ``CATCH_UP_CHUNKS`` consecutive landed and loaded ones
-        (catch-up: every chunk still an evaluation point, see ``ApplySession.apply_batch``).
+        """Apply every landed chunk that is next in line, one transaction each.
 
-        While PostgreSQL applies, the next landed chunks are fetched and parsed on one thread
-        and staged into the history on another, in chunk order, so S3, parsing and the
-        history's insert overlap the database work that must follow chunk order.
+        While PostgreSQL applies chunk k, the next landed chunks are fetched and parsed on
+        one thread and staged into the history on another, in chunk order, so S3, parsing
+        and the history's insert overlap the database work that must follow chunk order.
 
         When the next chunk's event has not come in although a later one has (or ``probe``
         asks, in a sweep), the chunks that landed are looked up in the store: one LIST from
@@ -222,11 +208,11 @@ class Detector:
         """
         with ThreadPoolExecutor(1) as reading, ThreadPoolExecutor(1) as staging:
 
-            def load(chunk: int) -> Future[_Loaded]:
+            def load(chunk: int) -> Future[ParsedChunk]:
                 read = reading.submit(self._read, source, chunk)
                 return staging.submit(self._stage, source, chunk, read)
 
-            ahead: dict[int, Future[_Loaded]] = {}
+            ahead: dict[int, Future[ParsedChunk]] = {}
             while True:
                 recovered: list[int] = []
                 with self.state.apply_session(source) as session:
@@ -241,48 +227,34 @@ class Detector:
                             return
                     else:
                         y_start = self.clock()
-                        limit = self._batch_limit
-                        line = list(takewhile(landed.__contains__,
-                                              range(chunk, chunk + max(limit, _LOOKAHEAD))))  # fmt: skip
-                        for later in line:  # what is not applied now loads meanwhile
-                            if later not in ahead:
+                        loading = ahead.pop(chunk, None) or load(chunk)
+                        for later in range(chunk + 1, chunk + 1 + _LOOKAHEAD):
+                            if later in landed and later not in ahead:
                                 ahead[later] = load(later)
-                        # the next chunk, and those after it that are loaded already: the
-                        # apply never waits for a load it could overlap with
-                        batch = [chunk, *takewhile(lambda c: ahead[c].done(), line[1:limit])]
-                        loaded = [ahead.pop(c).result() for c in batch]
-                        for item in loaded:
-                            if item.rejects:
-                                self.store.put(rejects_key(source, item.chunk.chunk),
-                                               rejects_csv(item.rejects))  # fmt: skip
+                        parsed = loading.result()
+                        if parsed.rejects:
+                            self.store.put(rejects_key(source, chunk), rejects_csv(parsed.rejects))
                         self.fault("detector.in_ingest")
-                        inline = self.upgrade_engine is None
-                        if len(loaded) == 1:
-                            one = loaded[0].chunk
-                            detected = session.apply(one.chunk, one.transactions, one.records,
-                                                     one.rejects, y_start, self.settings,
-                                                     upgrade_inline=inline, rules=self.rules)  # fmt: skip
-                        else:
-                            detected = session.apply_batch([item.chunk for item in loaded],
-                                                           y_start, self.settings, self.rules)  # fmt: skip
+                        detected = session.apply(
+                            chunk,
+                            parsed.transactions,
+                            parsed.records,
+                            len(parsed.rejects),
+                            y_start,
+                            self.settings,
+                            upgrade_inline=self.upgrade_engine is None,
+                            rules=self.rules,
+                        )
                 if recovered:
                     self.state.record_arrivals(source, recovered)
                     report.recovered += [(source, c) for c in recovered if c not in landed]
                     probe = False
                     continue
                 self.fault("detector.after_commit")
-                for item in loaded:
-                    report.applied.append((source, item.chunk.chunk))
-                    report.records += item.chunk.records
-                    report.rejects += item.chunk.rejects
+                report.applied.append((source, chunk))
+                report.records += parsed.records
+                report.rejects += len(parsed.rejects)
                 report.detections += detected
-
-    @property
-    def _batch_limit(self) -> int:
-        """Chunks applied per transaction at most. With a batch engine, one: the PatId1 rows
-        it merges later name their point only by its chunk's YStartTime, which the chunks of
-        a batch share."""
-        return CATCH_UP_CHUNKS if self.upgrade_engine is None else 1
 
     def _landed_in_store(self, source: str, chunk: int) -> list[int]:
         """Chunks from ``chunk`` on that are in the store (their events may be lost)."""
@@ -294,14 +266,10 @@ class Detector:
         data = self.store.get(chunk_key(source, chunk))
         return parse_chunk(data, chunk, self.settings.chunk_rows)
 
-    def _stage(self, source: str, chunk: int, read: Future[ParsedChunk]) -> _Loaded:
-        """The chunk written to the history ahead of its apply, where the state can; its
-        records are then no longer held (a backlog waits as counts, not records)."""
+    def _stage(self, source: str, chunk: int, read: Future[ParsedChunk]) -> ParsedChunk:
         parsed = read.result()
-        staged = self.state.stage(source, chunk, parsed.transactions)
-        kept = () if staged else parsed.transactions
-        return _Loaded(BatchChunk(chunk, kept, parsed.records, len(parsed.rejects)),
-                       parsed.rejects)  # fmt: skip
+        self.state.stage(source, chunk, parsed.transactions)
+        return parsed
 
     def flush(self, source: str, report: DetectorReport) -> None:
         batch = self.settings.detection_batch_rows

@@ -161,17 +161,6 @@ class DetectionEvents(Protocol):
     def file_written(self, event: FileWritten) -> None: ...
 
 
-@dataclass(frozen=True)
-class BatchChunk:
-    """One chunk of a batch applied together (catch-up): its accepted records (none when
-    they are staged already) and its counts."""
-
-    chunk: int
-    transactions: Sequence[Transaction]
-    records: int
-    rejects: int
-
-
 class ApplySession(Protocol):
     progress: StreamProgress
 
@@ -193,18 +182,6 @@ class ApplySession(Protocol):
         """Ingest one chunk, update the aggregates, record the new detections of ``rules``;
         returns their count. With ``upgrade_inline`` false, the percentile rule (PatId1) is
         left to a batch engine (``UpgradeSession``)."""
-        ...
-
-    def apply_batch(
-        self,
-        chunks: Sequence[BatchChunk],
-        y_start: datetime,
-        settings: Settings,
-        rules: Catalogue = CATALOGUE,
-    ) -> int:
-        """Apply consecutive chunks next in line in one transaction, each still an
-        evaluation point of every rule (PatId1 inline), as ``apply`` one after the other
-        would; returns the count of new detections."""
         ...
 
 
@@ -241,10 +218,9 @@ class DetectorState(Protocol):
 
     def record_arrivals(self, source: str, chunks: Sequence[int]) -> None: ...
 
-    def stage(self, source: str, chunk: int, transactions: Sequence[Transaction]) -> bool:
+    def stage(self, source: str, chunk: int, transactions: Sequence[Transaction]) -> None:
         """Write a chunk's accepted records to the history ahead of its apply, from the
-        thread that prefetches it; idempotent. False when it cannot (the apply then writes
-        them)."""
+        thread that prefetches it; idempotent, and a no-op for a store that cannot."""
         ...
 
     def record_end(self, source: str, chunks: int, records: int) -> None: ...

@@ -17,25 +17,19 @@ from txnpipe.core.rules.expressions import SqlDialect, render, sql_parameters
 from txnpipe.core.settings import Settings
 from txnpipe.postgres.statements import statement
 
-PAIR_DIALECT = SqlDialect(PAIR_SQL, placeholder="%({name})s", eps="%(eps)s")
-MERCHANT_DIALECT = SqlDialect(MERCHANT_SQL, placeholder="%({name})s", eps="%(eps)s")
-
-
-def rule_branches(catalogue: Catalogue, pair_template: str, merchant_template: str) -> list[str]:
-    """Each threshold rule's branch: its template with the rule's pattern and condition."""
-    return [
-        statement(template).replace("__PATTERN__", str(rule.pattern))
-        .replace("__CONDITION__", render(rule.condition, dialect))
-        for rules, template, dialect in ((catalogue.pair_rules, pair_template, PAIR_DIALECT),
-                                         (catalogue.merchant_rules, merchant_template,
-                                          MERCHANT_DIALECT))
-        for rule in rules
-    ]  # fmt: skip
+_PAIRS = SqlDialect(PAIR_SQL, placeholder="%({name})s", eps="%(eps)s")
+_MERCHANTS = SqlDialect(MERCHANT_SQL, placeholder="%({name})s", eps="%(eps)s")
 
 
 @cache
 def aggregate_sql(catalogue: Catalogue) -> str:
-    branches = rule_branches(catalogue, "aggregate_pair_rule", "aggregate_merchant_rule")
+    branches = []
+    for rules, template, dialect in ((catalogue.pair_rules, "aggregate_pair_rule", _PAIRS),
+                                     (catalogue.merchant_rules, "aggregate_merchant_rule",
+                                      _MERCHANTS)):  # fmt: skip
+        for rule in rules:
+            branch = statement(template).replace("__PATTERN__", str(rule.pattern))
+            branches.append(branch.replace("__CONDITION__", render(rule.condition, dialect)))
     if (upgrade := catalogue.percentile_rule) is not None:
         percentile = statement("aggregate_percentile_rule")
         branches.append(percentile.replace("__PATTERN__", str(upgrade.pattern)))

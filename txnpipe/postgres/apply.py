@@ -9,13 +9,12 @@ from datetime import datetime
 import psycopg
 
 from txnpipe.core.layouts import Transaction
-from txnpipe.core.ports import BatchChunk, StreamProgress
+from txnpipe.core.ports import StreamProgress
 from txnpipe.core.rules import CATALOGUE, Catalogue
 from txnpipe.core.rules.percentiles import EPS
 from txnpipe.core.settings import Settings
 from txnpipe.postgres import ranks
 from txnpipe.postgres.aggregate import aggregate_parameters, aggregate_sql
-from txnpipe.postgres.catch_up import apply_batch
 from txnpipe.postgres.ingest import write_history
 from txnpipe.postgres.statements import statement
 
@@ -76,11 +75,6 @@ class PgApplySession:
             "inline": upgrade_inline,
         }).fetchone()  # fmt: skip
         return int(row[0]) if row else 0
-
-    def apply_batch(self, chunks: Sequence[BatchChunk], y_start: datetime, settings: Settings,
-                    rules: Catalogue = CATALOGUE) -> int:  # fmt: skip
-        return apply_batch(self.conn, self.sid, self.progress.detections, self.by_merchant,
-                           self.staged, chunks, y_start, settings, rules)  # fmt: skip
 
 
 def _evaluated(evaluations: list[ranks.Evaluation]) -> dict[str, list[object]]:

@@ -41,20 +41,19 @@ class PgDetectorState:
         self._layouts: dict[str, tuple[int, bool]] = {}
         self._staged: dict[str, set[int]] = {}
 
-    def stage(self, source: str, chunk: int, transactions: Sequence[Transaction]) -> bool:
+    def stage(self, source: str, chunk: int, transactions: Sequence[Transaction]) -> None:
         if self.staging is None or not transactions:
-            return False
+            return
         conn = self.staging()
         if source not in self._layouts:
             row = conn.execute(statement("staged_layout"), {"source": source}).fetchone()
             if row is None or row[1] is None:
-                return False  # no weights loaded yet: the apply writes the history itself
+                return  # no weights loaded yet: the apply writes the history itself
             self._layouts[source] = (int(row[0]), row[1] == "banksim")
         sid, by_merchant = self._layouts[source]
         with conn.transaction():
             write_history(conn, sid, chunk, transactions, by_merchant)
         self._staged.setdefault(source, set()).add(chunk)
-        return True
 
     def _sid(self, source: str) -> int:
         if source not in self._ids:

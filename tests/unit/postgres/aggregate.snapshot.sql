@@ -7,18 +7,15 @@
 -- touched can start to hold, so the rows returned (aggregate_*_rule.sql, one branch per
 -- rule of the catalogue, rendered by aggregate.py) are the threshold rules' candidates and
 -- the touched merchants past PatId1's minimum, whose customers are then re-evaluated (their
--- thresholds move), with how many keys the chunk moved across each cursor. A batch of
--- chunks (catch_up.py) is upserted by the same statement over the batch's rows, %(chunk)s
--- its first chunk, with the rules evaluated beforehand.
+-- thresholds move), with how many keys the chunk moved across each cursor.
 WITH floors AS MATERIALIZED (
     -- one map of the merchants' count floors, looked up by key for every touched pair (a
     -- list of them would be scanned for each)
     SELECT coalesce(jsonb_object_agg(merchant, count_floor), '{}') AS floor_of
     FROM txnpipe.merchants WHERE source_id = %(sid)s AND count_floor IS NOT NULL
 ), agg AS (
-    SELECT merchant, customer, min(chunk) AS first_chunk, count(*) AS n,
-           sum(value) AS value_sum, coalesce(sum(weight), 0) AS weight_sum,
-           count(weight) AS weighted_txns,
+    SELECT merchant, customer, count(*) AS n, sum(value) AS value_sum,
+           coalesce(sum(weight), 0) AS weight_sum, count(weight) AS weighted_txns,
            CASE WHEN min(weight) = max(weight) THEN min(weight)
                 ELSE sum(weight) / count(weight) END AS w
     FROM txnpipe.history
@@ -30,7 +27,7 @@ WITH floors AS MATERIALIZED (
          first_chunk)
     SELECT %(sid)s, merchant, customer, n, value_sum, weight_sum, weighted_txns, w,
            CASE WHEN n >= ((SELECT floor_of FROM floors) ->> merchant)::int THEN n END,
-           first_chunk
+           %(chunk)s
     FROM agg
     ON CONFLICT (source_id, merchant, customer) DO UPDATE SET
         n = p.n + EXCLUDED.n,
@@ -49,7 +46,7 @@ WITH floors AS MATERIALIZED (
                                                ->> EXCLUDED.merchant)::int
                      THEN p.n + EXCLUDED.n END
     RETURNING merchant, customer, n, n_before, value_sum, weight_sum, weighted_txns, w, w_before,
-              first_chunk >= %(chunk)s AS is_new
+              first_chunk = %(chunk)s AS is_new
 ), merchant_rows AS (
     INSERT INTO txnpipe.merchants AS m
         (source_id, merchant, n, customers, weighted_customers, females, males)

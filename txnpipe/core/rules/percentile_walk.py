@@ -64,8 +64,9 @@ class MerchantWalk:
         """Start from a stored state instead of nothing: N(m), each customer's (customer,
         records, weighted records, weight sum), the customers already emitted, and the
         thresholds of the merchant's last evaluation (None: unknown, so the first evaluation
-        reads every customer at the thresholds). The streaming detector's catch-up walks a
-        merchant from its stored pairs this way."""
+        reads every customer at the thresholds). A streaming batch run (the Glue job,
+        ``batch.upgrade_state``) resumes each merchant from the state the run before it
+        kept."""
         for customer, n, wc, ws in pairs:
             self._apply_one(customer, n, wc, ws)
         self.transactions = transactions
@@ -79,7 +80,7 @@ class MerchantWalk:
 
     def pairs(self) -> Iterator[tuple[str, int, int, float, bool]]:
         """Each customer's (customer, records, weighted records, weight sum, emitted): what
-        ``resume`` starts from, for a batch run that keeps its state between runs."""
+        ``resume`` starts from, kept by a batch run for the next one."""
         for customer, n in self._n.items():
             wc, ws = self._weighed.get(customer, (0, 0.0))
             yield customer, n, wc, ws, customer in self._detected

@@ -4,9 +4,7 @@ each detection's evaluation point.
 Detection files do not carry the chunk index. A row's evaluation point is found from its
 ``YStartTime``, which is the ``y_start`` of that point's chunk (truncated to milliseconds,
 in IST) as ``run.json`` records it; this holds for PatId1 rows merged later by a batch
-engine too, whose rows are not in evaluation-point order in the files. Chunks applied in
-one batch share a ``y_start``, and their rows are placed by each chunk's count (a detector
-with a batch engine applies one chunk at a time, so that merged rows name their chunk).
+engine too, whose rows are not in evaluation-point order in the files.
 """
 from __future__ import annotations
 
@@ -15,7 +13,6 @@ import csv
 import io
 import json
 import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -147,34 +144,22 @@ def _ms(moment: datetime) -> datetime:
 
 
 class PointFinder:
-    """A detection's evaluation point from its ``YStartTime``, for rows read in file order.
-
-    Chunks applied together (catch-up) share their ``y_start``; their rows are numbered in
-    chunk order, so each chunk's count of detections in ``run.json`` places them in turn."""
+    """A detection's evaluation point from its ``YStartTime``."""
 
     def __init__(self, chunks: Sequence[ChunkTiming]) -> None:
-        self.groups: dict[datetime, list[ChunkTiming]] = {}
-        for c in sorted(chunks, key=lambda c: c.chunk):
-            self.groups.setdefault(_ms(c.y_start), []).append(c)
-        self.moments = sorted(self.groups)
-        self.placed: Counter[datetime] = Counter()  # rows placed so far, by YStartTime
+        pairs = sorted((_ms(c.y_start), c.chunk) for c in chunks)
+        self.exact = {moment: chunk for moment, chunk in pairs}
+        self.moments = [moment for moment, _ in pairs]
+        self.chunk_at = [chunk for _, chunk in pairs]
 
     def find(self, moment: datetime) -> tuple[int | None, bool]:
         """(evaluation point, whether a chunk's y_start matches exactly)."""
-        group = self.groups.get(moment)
-        if group is not None:
-            if len(group) == 1:
-                return group[0].chunk, True
-            row, self.placed[moment] = self.placed[moment], self.placed[moment] + 1
-            for c in group:
-                if row < c.detections:
-                    return c.chunk, True
-                row -= c.detections
-            return group[-1].chunk, False  # more rows than run.json counts
+        if moment in self.exact:
+            return self.exact[moment], True
         # Not recorded exactly (another writer's clock, a hand-edited file): the latest
         # chunk whose application had started by then.
         i = bisect.bisect_right(self.moments, moment)
-        return (self.groups[self.moments[i - 1]][-1].chunk, False) if i else (None, False)
+        return (self.chunk_at[i - 1], False) if i else (None, False)
 
 
 def _file_moment(text: str, column: str, where: str) -> datetime:

@@ -126,8 +126,9 @@ def test_deltas_out_of_chunk_order_are_refused() -> None:
 
 @pytest.mark.parametrize("seed", range(30))
 def test_a_walk_resumed_from_stored_state_equals_one_that_never_stopped(seed: int) -> None:
-    """The detector's catch-up resumes a merchant's walk from its stored pairs, emitted
-    customers and last thresholds (known or not): the first points after it are the same."""
+    """A streaming batch run resumes a merchant's walk from the state the run before it kept
+    (pairs, emitted customers, last thresholds known or not): the first points after it are
+    the same as a walk that never stopped."""
     rng = random.Random(seed)
     deltas = random_deltas(rng, rng.randint(2, 30), rng.randint(1, 60))
     minimum = rng.choice((0, 5, 40))
