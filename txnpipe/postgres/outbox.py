@@ -10,6 +10,8 @@ from txnpipe.core.detections import Candidate, RecordedDetection
 from txnpipe.core.ports import StreamProgress, UpgradeRun
 from txnpipe.postgres.statements import statement
 
+MERGE_ROWS = 10_000  # PatId1 candidates of a batch run recorded per statement
+
 
 @dataclass
 class PgFlushSession:
@@ -39,16 +41,27 @@ class PgUpgradeSession:
         self.run = run
 
     def merge(self, run: UpgradeRun, candidates: list[Candidate], pattern: int) -> int:
-        row = self.conn.execute(statement("merge_upgrades"), {
-            "sid": self.sid,
-            "pattern": pattern,
-            "base": self.progress.detections,
-            "last": run.last,
-            "chunk": [c[0] for c in candidates],
-            "merchant": [c[1] for c in candidates],
-            "customer": [c[2] for c in candidates],
-        }).fetchone()  # fmt: skip
-        found = int(row[0]) if row else 0
+        """Each key at its first point, in (chunk, merchant, customer) order, ``MERGE_ROWS``
+        per statement: the numbers are those one statement over all of them gives, and no
+        statement grows with the run."""
+        first: dict[tuple[str, str], int] = {}
+        for chunk, merchant, customer in candidates:
+            if first.get((merchant, customer), chunk) >= chunk:
+                first[merchant, customer] = chunk
+        ordered = sorted((chunk, m, c) for (m, c), chunk in first.items())
+        found = 0
+        for start in range(0, max(1, len(ordered)), MERGE_ROWS):  # once even with none
+            part = ordered[start : start + MERGE_ROWS]
+            row = self.conn.execute(statement("merge_upgrades"), {
+                "sid": self.sid,
+                "pattern": pattern,
+                "base": self.progress.detections + found,
+                "last": run.last,
+                "chunk": [c[0] for c in part],
+                "merchant": [c[1] for c in part],
+                "customer": [c[2] for c in part],
+            }).fetchone()  # fmt: skip
+            found += int(row[0]) if row else 0
         self.progress = replace(self.progress, detections=self.progress.detections + found,
                                 upgrade_through=run.last)  # fmt: skip
         self.run = None

@@ -1,5 +1,7 @@
 -- PatId1 from a batch run: each key at its first point in the run, unless already emitted,
--- numbered after what is recorded so far; YStartTime is that of the point's chunk.
+-- numbered after what is recorded so far; YStartTime is that of the point's chunk. A run's
+-- candidates come in slices of (chunk, merchant, customer) order (outbox.py), so the order
+-- is byte order, as Python sorts them, whatever the database's collation.
 WITH candidates AS (
     SELECT merchant, customer, min(chunk) AS chunk
     FROM unnest(%(chunk)s::int[], %(merchant)s::text[], %(customer)s::text[])
@@ -9,7 +11,8 @@ WITH candidates AS (
     INSERT INTO txnpipe.detections
         (source_id, seq, chunk, pattern, merchant, customer, y_start, detected_at)
     SELECT %(sid)s,
-           %(base)s + row_number() OVER (ORDER BY c.chunk, c.merchant, c.customer) - 1,
+           %(base)s + row_number() OVER (ORDER BY c.chunk, c.merchant COLLATE "C",
+                                          c.customer COLLATE "C") - 1,
            c.chunk, %(pattern)s, c.merchant, c.customer, l.y_start, clock_timestamp()
     FROM candidates c
     JOIN txnpipe.chunk_log l ON l.source_id = %(sid)s AND l.chunk = c.chunk
