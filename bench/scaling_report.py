@@ -103,7 +103,7 @@ def section(points: list[dict[str, Any]], plot_name: str | None) -> list[str]:
                 "The 10x run's memory over time (peak PSS in each quarter of its wall time; the"
                 " whole tree, then the `txnpipe` process alone, which holds the in-process S3;"
                 " the rest is the embedded server, whose shared buffers fill up to their size,"
-                " an eighth of the machine's memory up to 1 GiB):"
+                " an eighth of the machine's memory up to 256 MB):"
             ),
             "",
             "| quarter | 1st | 2nd | 3rd | 4th |",
