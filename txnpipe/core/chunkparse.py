@@ -12,6 +12,7 @@ from txnpipe.core.layouts import (
     Reject,
     Transaction,
     parse_line,
+    parse_lines,
     parse_transaction,
     transactions_layout,
 )
@@ -29,7 +30,17 @@ class ParsedChunk:
 
 def parse_chunk(data: bytes, chunk: int, chunk_rows: int) -> ParsedChunk:
     lines = _quote_free_lines(data)
-    records: Iterator[bytes | str] = lines if lines is not None else iter_records(data)
+    if lines and len(lines) - 1 <= chunk_rows:  # a chunk of accepted records, by column
+        layout = transactions_layout(lines[0].encode("utf-8"))
+        transactions = parse_lines(chunk * chunk_rows, lines[1:], layout)
+        if transactions is not None:
+            return ParsedChunk(transactions, [])
+    return _parse_records(iter(lines) if lines is not None else iter_records(data), chunk,
+                          chunk_rows)  # fmt: skip
+
+
+def _parse_records(records: Iterator[bytes | str], chunk: int, chunk_rows: int) -> ParsedChunk:
+    """One record at a time, each reject with its reason."""
     header = next(records, None)
     if header is None:
         raise TxnpipeError(f"chunk {chunk} is empty: no header line")
@@ -51,7 +62,7 @@ def parse_chunk(data: bytes, chunk: int, chunk_rows: int) -> ParsedChunk:
     return ParsedChunk(transactions, rejects)
 
 
-def _quote_free_lines(data: bytes) -> Iterator[str] | None:
+def _quote_free_lines(data: bytes) -> list[str] | None:
     """The non-empty lines of a chunk that holds no ``"`` and is valid UTF-8, decoded at
     once (each such line is one record); None for any other chunk."""
     if b'"' in data:
@@ -60,7 +71,7 @@ def _quote_free_lines(data: bytes) -> Iterator[str] | None:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    return (line for line in text.split("\n") if line and line != "\r")
+    return [line for line in text.split("\n") if line and line != "\r"]
 
 
 REJECT_COLUMNS = ("record", "reason", "line")

@@ -52,7 +52,10 @@ class WeightRows:
         for raw in self.records:
             self.rows += 1
             try:
-                fields = [f.decode("utf-8") for f in split_fields(raw)]
+                if b'"' in raw:
+                    fields = [f.decode("utf-8") for f in split_fields(raw)]
+                else:  # a record without quotes is its line: decoded once, split on commas
+                    fields = raw.decode("utf-8").removesuffix("\n").split(",")
             except UnicodeDecodeError:
                 self.skipped += 1
                 continue

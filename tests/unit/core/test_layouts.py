@@ -10,7 +10,10 @@ from txnpipe.core.layouts import (
     Reject,
     Transaction,
     clean,
+    clean_column,
+    parse_lines,
     parse_number,
+    parse_numbers,
     parse_transaction,
     transactions_layout,
 )
@@ -165,3 +168,67 @@ def test_a_quote_free_chunk_parses_as_its_records_one_by_one(
     assert [(r.record, r.reason) for r in parsed.rejects] == [
         (r.record, r.reason) for r in one_by_one if not isinstance(r, Transaction)
     ]
+
+
+_ACCEPTED = {  # field values each record would accept, and their neighbours that it rejects
+    "id": ["C1", "'M2'", " 'C 3' ", "x" * 250, "x" * 251, "\u00e9" * 251, "", "''", "\x00"],
+    "value": ["4.5", " 0 ", "-0", "'7'", "1e15", "1e3", "+.5", "1e16", "-1", "1e999", "nan", "1_0",
+              "\u0661", ""],
+    "gender": ["F", "m", " 'f' ", "X", ""],
+    "kind": ["food", "'es_bar'", "", " a b "],
+}  # fmt: skip
+_COLUMNS = ("id", "id", "value", "gender", "kind")  # the seed layout's, in its order
+
+
+@settings(max_examples=300, derandomize=True)
+@given(
+    st.lists(
+        st.tuples(*(st.sampled_from(_ACCEPTED[kind][:4]) for kind in _COLUMNS)),
+        max_size=30,
+    ),
+    st.lists(st.tuples(st.integers(0, 29), st.integers(0, 4), st.integers(0, 13)), max_size=2),
+    st.sampled_from(["\n", "\r\n"]),
+)  # fmt: skip
+def test_a_clean_chunk_parsed_by_column_equals_its_records_parsed_one_by_one(
+    rows: list[tuple[str, ...]], flips: list[tuple[int, int, int]], newline: str
+) -> None:
+    """Chunks of accepted records take the column-at-a-time path; a flip makes one field a
+    value the record may reject (the whole chunk then goes one record at a time). Either
+    way, the same transactions, value for value (-0 read as 0.0), and the same rejects."""
+    table = [list(r) for r in rows]
+    for row, column, choice in flips:
+        if row < len(table):
+            options = _ACCEPTED[_COLUMNS[column]]
+            table[row][column] = options[choice % len(options)]
+    header = "CustomerId,MerchantId,transaction_value,gender,transaction_type"
+    data = newline.join([header, *(",".join(r) for r in table)]).encode() + b"\n"
+    parsed = parse_chunk(data, 3, 30)
+    layout = transactions_layout(SEED)
+    one_by_one = [parse_transaction(90 + i, (",".join(r) + newline).encode(), layout)
+                  for i, r in enumerate(table)]  # fmt: skip
+    expected = [t for t in one_by_one if isinstance(t, Transaction)]
+    assert parsed.transactions == expected
+    assert [repr(t.value) for t in parsed.transactions] == [repr(t.value) for t in expected]
+    assert [(r.record, r.reason) for r in parsed.rejects] == [
+        (r.record, r.reason) for r in one_by_one if not isinstance(r, Transaction)
+    ]
+
+
+def test_a_clean_chunk_is_parsed_by_column() -> None:
+    lines = ["C1,'M2',4.5,f,food", " 'C 3' ,M2,-0,X,\r"]
+    assert parse_lines(7, lines, transactions_layout(SEED)) == [
+        Transaction(7, "C1", "M2", 4.5, "F", "food"), Transaction(8, "C 3", "M2", 0.0, "", "")]
+    assert parse_lines(7, [*lines, "C1,M2,-1,F,food"], transactions_layout(SEED)) is None
+
+
+def test_clean_column_is_clean_of_each_value() -> None:
+    values = [" 'C1' ", "'  C1 '", "''C1''", "'", "  ", "'C1", "", "a'", " x "]
+    assert clean_column(values) == [clean(v) for v in values]
+
+
+def test_parse_numbers_is_parse_number_of_each_or_none() -> None:
+    assert parse_numbers(["4.55", "-1", ".5", "1e3", "5.", "+.5e-1"]) == [
+        parse_number(t) for t in ["4.55", "-1", ".5", "1e3", "5.", "+.5e-1"]
+    ]
+    for bad in ("inf", "nan", "1_000", "0x10", "", "1e999", "abc", "\u0661\u0662"):
+        assert parse_numbers(["1", bad]) is None
