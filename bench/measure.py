@@ -190,6 +190,8 @@ class DetectResult:
     rss_after_first_event_mb: float
     rss_end_mb: float
     hwm_after_first_event_mb: float  # the peak so far once the weights are loaded
+    cpu_seconds: float  # this process's user + system time over the backlog
+    postgres_cpu_seconds: float  # its two PostgreSQL backends' (apply, staging)
 
 
 def _status_mb(field: str) -> float:
@@ -197,6 +199,17 @@ def _status_mb(field: str) -> float:
     with open("/proc/self/status") as f:
         line = next(line for line in f if line.startswith(field + ":"))
     return int(line.split()[1]) / 1024
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system seconds of a process so far (this one by default): ``/proc/PID/stat``
+    fields 14 and 15, counted after the command name, which may hold spaces."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _s3_event(bucket: str, keys: list[str]) -> dict[str, Any]:
@@ -213,6 +226,8 @@ def detect_all(job: DetectJob) -> DetectResult:
     started = time.perf_counter()
     first_rss = first_hwm = 0.0
     with postgres.connect(job.db_url) as conn, postgres.connect(job.db_url) as staging:
+        backends = (conn.info.backend_pid, staging.info.backend_pid)
+        cpu, pg_cpu = cpu_seconds(), sum(map(cpu_seconds, backends))
         state = postgres.PgDetectorState(conn, staging=lambda: staging)
         detector = Detector(store, state, job.settings, job.importance_key)
         for i in range(0, len(keys), job.keys_per_event):
@@ -222,10 +237,12 @@ def detect_all(job: DetectJob) -> DetectResult:
             if (i // job.keys_per_event + 1) % max(1, 500 // job.keys_per_event) == 0:
                 say(f"  [scale detector] {i + job.keys_per_event}/{job.chunks} chunks,"
                     f" rss {_status_mb('VmRSS'):.0f} MB")  # fmt: skip
+        cpu, pg_cpu = cpu_seconds() - cpu, sum(map(cpu_seconds, backends)) - pg_cpu
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     return DetectResult(seconds, chunk_costs(job.db_url, job.source), peak,
-                        _status_mb("VmHWM"), first_rss, _status_mb("VmRSS"), first_hwm)  # fmt: skip
+                        _status_mb("VmHWM"), first_rss, _status_mb("VmRSS"), first_hwm, cpu,
+                        pg_cpu)  # fmt: skip
 
 
 def detector_process() -> ProcessPoolExecutor:

@@ -310,8 +310,29 @@ def _scale_section(r: dict[str, Any]) -> list[str]:
             " The process is spawned before the bench loads anything, because Linux carries a"
             " parent's RSS high-water mark into a child's `ru_maxrss` across fork and exec."
         ),
+        *_cpu_line(s),
         "",
     ]
+
+
+def _cpu_line(s: dict[str, Any]) -> list[str]:
+    """Where the backlog's CPU went, and the rate the machine's cores allow for that work."""
+    cpu = s.get("cpu")
+    if cpu is None:
+        return []
+    per_chunk = {k: v / s["chunks"] for k, v in cpu.items()}
+    total = sum(per_chunk.values())
+    cores = s["cores"]
+    ceiling = cores / total * s["rows"] / s["chunks"]
+    return [(
+        f"- CPU per chunk over the backlog: detector process {per_chunk['detector'] * 1e3:.1f} ms,"
+        f" its two PostgreSQL backends (apply, staging) {per_chunk['postgres'] * 1e3:.1f} ms,"
+        f" the S3 server (moto, in the bench's process) {per_chunk['s3'] * 1e3:.1f} ms:"
+        f" {total * 1e3:.1f} ms in all, so {cores} cores can apply at most"
+        f" {ceiling:,.0f} records/s of this work however it is overlapped"
+        f" ({s['rows'] / s['seconds'] / ceiling:.0%} of that reached); PostgreSQL's share alone"
+        f" allows {cores / per_chunk['postgres'] * s['rows'] / s['chunks']:,.0f} records/s"
+    )]
 
 
 def _first_peak(s: dict[str, Any]) -> str:

@@ -6,7 +6,8 @@ Measures, on one embedded PostgreSQL server and one in-process moto S3:
    detector cost from ``txnpipe.chunk_log``;
 2. the baseline (``bench/baseline.py``) over the same file, per tick and per chunk;
 3. txnpipe's chunker alone, per tick;
-4. txnpipe's detector over 10x the data, in its own process (flatness and peak RSS);
+4. txnpipe's detector over 10x the data, in its own process (flatness, peak RSS, and the CPU
+   per chunk of it, its PostgreSQL backends and the S3 server);
 5. a ``chunk_rows=10000`` replay (records per second);
 6. the in-process DuckDB peer (``peer.py``) over the same file, checked equal to txnpipe;
 7. the scaling curve (``scaling.py``): ``txnpipe run --fast`` and ``txnpipe backfill`` with
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -38,6 +40,7 @@ from data import DATA, Dataset, dataset
 from measure import (
     DetectJob,
     chunker_ticks,
+    cpu_seconds,
     database,
     detect_all,
     detection_set,
@@ -157,7 +160,9 @@ def scale(
     job = DetectJob(db, endpoint, bucket, source_name(data.transactions.name),
                     f"inputs/{data.importance.name}", chunks,
                     replace(settings, chunk_interval_seconds=0.0))  # fmt: skip
+    served = cpu_seconds()  # this process serves the child's S3 requests (moto)
     result = child.submit(detect_all, job).result()
+    served = cpu_seconds() - served
     say(f"   detector {result.seconds:.1f} s, peak RSS {result.peak_rss_mb:.0f} MB"
         f" (VmHWM {result.hwm_rss_mb:.0f} MB)")
     return {"rows": rows, "mb": _mb(data.transactions), "generate_seconds": data.generate_seconds,
@@ -167,7 +172,10 @@ def scale(
             "hwm_rss_mb": result.hwm_rss_mb,
             "rss_after_first_event_mb": result.rss_after_first_event_mb,
             "rss_end_mb": result.rss_end_mb,
-            "hwm_after_first_event_mb": result.hwm_after_first_event_mb}  # fmt: skip
+            "hwm_after_first_event_mb": result.hwm_after_first_event_mb,
+            "cores": len(os.sched_getaffinity(0)),
+            "cpu": {"detector": result.cpu_seconds, "postgres": result.postgres_cpu_seconds,
+                    "s3": served}}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
