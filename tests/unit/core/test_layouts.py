@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -158,13 +160,21 @@ def test_a_quote_free_chunk_parses_as_its_records_one_by_one(
     rows: list[list[str]], newline: str
 ) -> None:
     """parse_chunk decodes such a chunk at once: the same accepted and rejected records."""
+    _parses_as_one_by_one(rows, newline)
+
+
+def _parses_as_one_by_one(rows: Sequence[Sequence[str]], newline: str) -> None:
+    """parse_chunk of a seed-layout chunk (chunk 2 of 30 rows) gives the transactions, value
+    for value (-0 read as 0.0), and the rejects that parsing each record alone gives."""
     header = "CustomerId,MerchantId,transaction_value,gender,transaction_type"
     data = newline.join([header, *(",".join(r) for r in rows)]).encode() + b"\n"
-    parsed = parse_chunk(data, 2, 20)
+    parsed = parse_chunk(data, 2, 30)
     layout = transactions_layout(SEED)
-    one_by_one = [parse_transaction(40 + i, (",".join(r) + newline).encode(), layout)
+    one_by_one = [parse_transaction(60 + i, (",".join(r) + newline).encode(), layout)
                   for i, r in enumerate(rows)]  # fmt: skip
-    assert parsed.transactions == [t for t in one_by_one if isinstance(t, Transaction)]
+    expected = [t for t in one_by_one if isinstance(t, Transaction)]
+    assert parsed.transactions == expected
+    assert [repr(t.value) for t in parsed.transactions] == [repr(t.value) for t in expected]
     assert [(r.record, r.reason) for r in parsed.rejects] == [
         (r.record, r.reason) for r in one_by_one if not isinstance(r, Transaction)
     ]
@@ -193,25 +203,13 @@ def test_a_clean_chunk_parsed_by_column_equals_its_records_parsed_one_by_one(
     rows: list[tuple[str, ...]], flips: list[tuple[int, int, int]], newline: str
 ) -> None:
     """Chunks of accepted records take the column-at-a-time path; a flip makes one field a
-    value the record may reject (the whole chunk then goes one record at a time). Either
-    way, the same transactions, value for value (-0 read as 0.0), and the same rejects."""
+    value the record may reject (the whole chunk then goes one record at a time)."""
     table = [list(r) for r in rows]
     for row, column, choice in flips:
         if row < len(table):
             options = _ACCEPTED[_COLUMNS[column]]
             table[row][column] = options[choice % len(options)]
-    header = "CustomerId,MerchantId,transaction_value,gender,transaction_type"
-    data = newline.join([header, *(",".join(r) for r in table)]).encode() + b"\n"
-    parsed = parse_chunk(data, 3, 30)
-    layout = transactions_layout(SEED)
-    one_by_one = [parse_transaction(90 + i, (",".join(r) + newline).encode(), layout)
-                  for i, r in enumerate(table)]  # fmt: skip
-    expected = [t for t in one_by_one if isinstance(t, Transaction)]
-    assert parsed.transactions == expected
-    assert [repr(t.value) for t in parsed.transactions] == [repr(t.value) for t in expected]
-    assert [(r.record, r.reason) for r in parsed.rejects] == [
-        (r.record, r.reason) for r in one_by_one if not isinstance(r, Transaction)
-    ]
+    _parses_as_one_by_one(table, newline)
 
 
 def test_a_clean_chunk_is_parsed_by_column() -> None:
