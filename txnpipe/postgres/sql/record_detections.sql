@@ -47,9 +47,11 @@ WITH thresholds AS (
            %(base)s + row_number() OVER (ORDER BY pattern, merchant, customer) - 1,
            %(chunk)s, pattern, merchant, customer, %(y_start)s, clock_timestamp()
     FROM candidates c
-    WHERE NOT EXISTS (SELECT 1 FROM txnpipe.detections d WHERE d.source_id = %(sid)s
-                      AND d.pattern = c.pattern AND d.merchant = c.merchant
-                      AND d.customer = c.customer)
+    -- a probe per candidate, as a scalar subquery: as NOT EXISTS the planner was free to
+    -- make it an anti join that read every detection of the source on every chunk
+    WHERE (SELECT d.seq FROM txnpipe.detections d WHERE d.source_id = %(sid)s
+           AND d.pattern = c.pattern AND d.merchant = c.merchant
+           AND d.customer = c.customer) IS NULL
     RETURNING 1
 ), counted AS (
     SELECT count(*) AS found FROM inserted
