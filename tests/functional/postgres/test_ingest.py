@@ -84,29 +84,3 @@ def _wait_for_lock(database_url: str, pid: int) -> None:
             time.sleep(0.01)
     raise AssertionError(f"backend {pid} never waited on the first writer's rows")
 
-
-def test_staging_a_chunk_reads_only_its_own_customers(database_url: str) -> None:
-    """A chunk's new customers are found by probing the chunk's own customers, never by
-    reading all the source's (the cost of a chunk must not grow with the stream): counted
-    in the transaction's table statistics, whatever plan the planner picks."""
-    sid = _source(database_url)
-    with psycopg.connect(database_url) as conn:
-        conn.execute("INSERT INTO txnpipe.customers (source_id, customer, gender, first_record)"
-                     " SELECT %s, 'K' || i, 'F', i FROM generate_series(0, 19999) i", (sid,))
-        conn.commit()
-        before = _customers_read(conn)  # pending counts, flushed only between transactions
-        write_history(conn, sid, 1, [*CHUNK, Transaction(17, "K5", "M1", 1.0, "M", "food")],
-                      by_merchant=True)  # fmt: skip
-        read = _customers_read(conn) - before
-        conn.commit()
-    assert read <= 4 + 4  # the chunk's 4 customers probed, and re-checked at the upsert
-    assert _written(database_url, sid)[1][:3] == EXPECTED[1]
-
-
-def _customers_read(conn: psycopg.Connection) -> int:
-    row = conn.execute(
-        "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)"
-        " FROM pg_stat_xact_user_tables WHERE relid = 'txnpipe.customers'::regclass"
-    ).fetchone()  # fmt: skip
-    assert row is not None
-    return int(row[0])
