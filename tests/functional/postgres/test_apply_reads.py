@@ -1,7 +1,8 @@
 """What applying a chunk reads is bounded by the chunk, not by the stream so far
-(``postgres/apply.py``, ``ingest.py`` and their statements): a plan that reads a whole table on every chunk
-makes a long stream slow down chunk by chunk, and it needs no timing to be seen. The rows
-each table gives up are counted in the apply's own transaction statistics."""
+(``postgres/apply.py``, ``ingest.py`` and their statements): a plan that reads a whole
+table on every chunk makes a long stream slow down chunk by chunk, and it needs no timing
+to be seen. The rows each table gives up are counted in the apply's own transaction
+statistics."""
 from __future__ import annotations
 
 from dataclasses import replace

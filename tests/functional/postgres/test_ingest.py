@@ -83,4 +83,3 @@ def _wait_for_lock(database_url: str, pid: int) -> None:
                 return
             time.sleep(0.01)
     raise AssertionError(f"backend {pid} never waited on the first writer's rows")
-

@@ -41,9 +41,8 @@ INSERT INTO txnpipe.customers AS c (source_id, customer, gender, first_record)
 SELECT %(sid)s, customer, gender, record
 FROM (SELECT DISTINCT ON (customer) customer, gender, record FROM written
       ORDER BY customer, record) h
-WHERE coalesce((SELECT k.first_record FROM txnpipe.customers k
-                 WHERE k.source_id = %(sid)s AND k.customer = h.customer), h.record + 1)
-      > h.record
+WHERE (SELECT k.first_record <= h.record FROM txnpipe.customers k
+       WHERE k.source_id = %(sid)s AND k.customer = h.customer) IS NOT TRUE
 ON CONFLICT (source_id, customer) DO UPDATE
 SET gender = EXCLUDED.gender, first_record = EXCLUDED.first_record
 WHERE EXCLUDED.first_record < c.first_record
