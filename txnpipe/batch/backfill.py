@@ -20,12 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from txnpipe.batch import MEMORY_LIMITS
-from txnpipe.batch.frames import transactions_table
 from txnpipe.core.detections import HEADER, Detection, FileRow, in_files
 from txnpipe.core.errors import EngineFailed, TxnpipeError
 from txnpipe.core.keys import chunk_key, detections_key, manifest_key
 from txnpipe.core.settings import Settings
-from txnpipe.core.weights import parse_weights
 
 ENGINES = ("duckdb", "spark")
 _DETECTIONS_FILE = re.compile(r"detections_(\d{6,})\.csv")
@@ -169,9 +167,10 @@ def recompute(chunks: ChunkFiles, importance: bytes, settings: Settings, engine:
     """Every detection at its first point, by the chosen engine.
 
     An engine that fails (out of memory, out of disk, a lost worker) raises ``EngineFailed``
-    with its reason on one line: a failure to compute, never "a difference found". DuckDB's
-    weights are parsed here and dropped once the records are weighed (at 10x they are about
-    0.5 GB of Python objects); Spark joins them as a table in its executors."""
+    with its reason on one line: a failure to compute, never "a difference found". For
+    DuckDB the chunk files are parsed in worker processes and the weights, parsed here, are
+    joined as a table and dropped (at 10x they are about 0.5 GB of Python objects); Spark
+    joins them as a table in its executors."""
     if engine not in ENGINES:
         raise TxnpipeError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
     mib = memory_mib(memory_limit or MEMORY_LIMITS[engine])
@@ -180,10 +179,11 @@ def recompute(chunks: ChunkFiles, importance: bytes, settings: Settings, engine:
     try:
         if engine == "duckdb":
             from txnpipe.batch import duckdb_engine
+            from txnpipe.batch.parallel_parse import keyed_tables
 
-            contents = ((k, path.read_bytes()) for k, path in chunks)
-            table = transactions_table(contents, parse_weights(importance), settings.chunk_rows)
-            return duckdb_engine.detections(table, settings, memory_limit=f"{mib}MiB")
+            keyed, weights = keyed_tables(chunks, importance, settings.chunk_rows)
+            return duckdb_engine.detections(keyed, settings, memory_limit=f"{mib}MiB",
+                                            weights=weights)  # fmt: skip
         from txnpipe.batch import spark_engine
 
         spark = spark_engine.local_session(driver_memory=f"{mib}m")

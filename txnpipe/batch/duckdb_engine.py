@@ -73,12 +73,23 @@ def _params(sql: str, values: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextmanager
-def _connection(transactions: pa.Table, memory_limit: str) -> Iterator[duckdb.DuckDBPyConnection]:
-    """An in-memory database over the transactions (as ``tx``) spilling to a folder of its own."""
+def _connection(transactions: pa.Table, memory_limit: str,
+                weights: pa.Table | None = None) -> Iterator[duckdb.DuckDBPyConnection]:  # fmt: skip
+    """An in-memory database over the transactions (as ``tx``) spilling to a folder of its
+    own: ``transactions`` as they are (``frames.SCHEMA``), or with ``weights``
+    (``frames.weights_table``) records with their weights' keys (``frames.KEYED_SCHEMA``)
+    joined with them here, under the memory limit."""
     with tempfile.TemporaryDirectory(prefix="txnpipe-duckdb-") as spill:
         config = {"memory_limit": memory_limit, "temp_directory": spill}
         with duckdb.connect(config=config) as con:
-            con.register("tx", transactions)
+            if weights is None:
+                con.register("tx", transactions)
+            else:
+                con.register("keyed", transactions)
+                con.register("weights", weights)
+                con.execute(_sql("weighed"))
+                con.unregister("keyed")
+                con.unregister("weights")
             yield con
 
 
@@ -150,11 +161,13 @@ def upgrade_candidates(
 
 
 def detections(transactions: pa.Table, settings: SettingsLike, catalogue: Catalogue = CATALOGUE,
-               memory_limit: str = MEMORY_LIMIT) -> list[Detection]:  # fmt: skip
-    """Every detection of a finished stream at its first point, in SPEC 4.3 order."""
+               memory_limit: str = MEMORY_LIMIT,
+               weights: pa.Table | None = None) -> list[Detection]:  # fmt: skip
+    """Every detection of a finished stream at its first point, in SPEC 4.3 order
+    (``transactions`` and ``weights`` as ``_connection`` takes them)."""
     s = as_settings(settings)
     found: list[Detection] = []
-    with _connection(transactions, memory_limit) as con:
+    with _connection(transactions, memory_limit, weights) as con:
         if (rule := catalogue.percentile_rule) is not None:
             found += [Detection(k, rule.pattern, m, c)
                       for k, m, c in _upgrade(con, s, catalogue, 0, _ALL)]  # fmt: skip

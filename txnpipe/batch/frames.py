@@ -66,6 +66,35 @@ def keyed_transactions(
     ]  # fmt: skip
 
 
+KEYED_SCHEMA = pa.schema(
+    [*(SCHEMA.field(name) for name in COLUMNS[:-1]),
+     pa.field("kind", pa.string(), nullable=False),
+     pa.field("weight_merchant", pa.string(), nullable=False)]
+)  # fmt: skip
+
+
+def keyed_batch(chunks: Iterable[tuple[int, bytes]], keyed_by_merchant: bool,
+                chunk_rows: int) -> pa.RecordBatch:  # fmt: skip
+    """The accepted records of some chunk files with their weights' keys (``KEYED_SCHEMA``):
+    what a worker parses without holding the weights."""
+    rows = [row for chunk, data in chunks
+            for row in keyed_transactions(chunk, data, keyed_by_merchant, chunk_rows)]  # fmt: skip
+    return _batch(rows, KEYED_SCHEMA)
+
+
+def weights_table(weights: Weights) -> pa.Table:
+    """The weights as a table to join on ``KEYED_SCHEMA``'s key (customer, weight merchant,
+    kind): ``weights.by_key``'s floats, so a joined record gets exactly the weight
+    ``chunk_transactions`` looks up for it one record at a time."""
+    customers, merchants, kinds = zip(*weights.by_key) if weights.by_key else ((), (), ())
+    return pa.table({
+        "customer": pa.array(customers, pa.string()),
+        "weight_merchant": pa.array(merchants, pa.string()),
+        "kind": pa.array(kinds, pa.string()),
+        "weight": pa.array(list(weights.by_key.values()), pa.float64()),
+    })  # fmt: skip
+
+
 def transactions_table(
     chunks: Iterable[tuple[int, bytes]], weights: Weights, chunk_rows: int,
     batch_chunks: int = 50,
@@ -88,9 +117,10 @@ def transactions_table(
     return pa.Table.from_batches(batches, schema=SCHEMA)
 
 
-def _batch(rows: list[TransactionRow]) -> pa.RecordBatch:
-    columns = zip(*rows) if rows else ([] for _ in COLUMNS)
+def _batch(rows: list[TransactionRow] | list[KeyedRow],
+           schema: pa.Schema = SCHEMA) -> pa.RecordBatch:  # fmt: skip
+    columns = zip(*rows) if rows else ([] for _ in schema)
     return pa.RecordBatch.from_arrays(
-        [pa.array(values, type=field.type) for values, field in zip(columns, SCHEMA)],
-        schema=SCHEMA,
+        [pa.array(values, type=field.type) for values, field in zip(columns, schema)],
+        schema=schema,
     )
