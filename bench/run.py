@@ -57,6 +57,7 @@ from scaling import scaling_curve
 from txnpipe.core.keys import source_name
 from txnpipe.core.settings import Settings
 from txnpipe.local import services
+from txnpipe.local.malloc_arenas import cap_arenas
 from txnpipe.tools.generate import FULL_ROWS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true",
                         help="re-render the page from the last saved measurements")  # fmt: skip
     args = parser.parse_args(argv)
+    cap_arenas()  # as ``txnpipe run`` does: the replays below run in this process
     saved = DATA / ("results-quick.json" if args.quick else "results.json")
     docs = DATA / "quick" if args.quick else ROOT / "docs"
     if args.report_only:

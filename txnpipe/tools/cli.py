@@ -200,8 +200,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _run(args: argparse.Namespace) -> None:
     from txnpipe.local.display import print_summary, progress_bar
     from txnpipe.local.inputs import InputFiles
+    from txnpipe.local.malloc_arenas import cap_arenas
     from txnpipe.local.runner import RunOptions, run
 
+    cap_arenas()  # before any thread starts
     if not 0 < args.db_wait <= 86_400:
         raise TxnpipeError(f"--db-wait must be between 0 and 86400 seconds, got {args.db_wait}")
     opts = RunOptions(
