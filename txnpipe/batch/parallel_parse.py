@@ -1,4 +1,4 @@
-"""A finished stream's chunk files into the engines' Arrow table, parsed in worker processes.
+"""A finished stream's chunk files into the DuckDB engine's input, parsed in worker processes.
 
 Parsing is the detector's own pure-Python code (SPEC 2.2's cleaning), and it was half of a
 10x DuckDB backfill (51 of 104 s), on one core while the other waited. Chunk files are
