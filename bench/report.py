@@ -145,6 +145,7 @@ def checks(r: dict[str, Any]) -> list[Check]:
                          if "pairs" in peer else "DuckDB peer / txnpipe, end to end",
                          f"{speedup:.2f}x",
                          f">= {PEER_SPEEDUP:.0f}x", speedup >= PEER_SPEEDUP))  # fmt: skip
+    out += _real_checks(r.get("real"))
     out += scaling_report.checks(r.get("scaling") or [], Check)
     out.append(Check("chunk_rows=10000: records/s through the detector",
                      f"{detector_rate:,.0f}/s", f">= {RECORDS_PER_SECOND:,.0f}/s",
@@ -160,8 +161,7 @@ def peer_speedup(peer: dict[str, Any], rep: dict[str, Any]) -> float:
     return float(statistics.median(theirs / ours for ours, theirs in peer["pairs"]))
 
 
-def _peer_line(r: dict[str, Any]) -> list[str]:
-    peer = r.get("peer")
+def _peer_line(peer: dict[str, Any] | None, replay_seconds: float) -> list[str]:
     if peer is None:
         return []
     if "pairs" in peer:
@@ -169,11 +169,70 @@ def _peer_line(r: dict[str, Any]) -> list[str]:
                           for ours, theirs in peer["pairs"])  # fmt: skip
         timed = f"in {len(peer['pairs'])} pairs, each right after a txnpipe replay: {timed}"
     else:
-        timed = f"in {peer['seconds']:.1f} s (txnpipe {r['replay']['seconds']:.1f} s)"
+        timed = f"in {peer['seconds']:.1f} s (txnpipe {replay_seconds:.1f} s)"
     line = (f"- DuckDB peer (`bench/peer.py`: in-process, incremental aggregates, no S3, no"
             f" durable state): {peer['detections']} detections, end to end {timed};"
             f" same set as txnpipe: **{'yes' if peer['same_detections'] else 'NO'}**")  # fmt: skip
     return [line]
+
+
+def _real_checks(real: dict[str, Any] | None) -> list[Check]:
+    """On the real records: the peer equal and timed as on the generated stream, and each
+    engine's backfill equal to the inline run."""
+    if not real or "missing" in real:
+        return []
+    peer, speedup = real["peer"], peer_speedup(real["peer"], real)
+    out = [
+        Check("real data: the DuckDB peer's detections equal txnpipe's",
+              "yes" if peer["same_detections"] else "NO", "yes", peer["same_detections"]),
+        Check("real data: DuckDB peer / txnpipe, end to end (median of side-by-side pairs)",
+              f"{speedup:.2f}x", f">= {PEER_SPEEDUP:.0f}x", speedup >= PEER_SPEEDUP),
+    ]  # fmt: skip
+    for engine in scaling_report.ENGINES:
+        if engine in real.get("engines", {}):
+            code = real["engines"][engine]["returncode"]
+            out.append(Check(f"real data: backfill, {engine}: equal to the inline run (exit 0)",
+                             f"exit {code}", "exit 0", code == 0))  # fmt: skip
+    return out
+
+
+def _real_section(real: dict[str, Any] | None) -> list[str]:
+    if real is None:  # a page from before the real records were measured
+        return []
+    lines = ["## Real BankSim records", ""]
+    if "missing" in real:
+        return [*lines, f"Not measured: the real BankSim records are not at `{real['missing']}`.", ""]
+    found = ", ".join(f"{k} {v}" for k, v in real["detections"].items()) or "none"
+    lines += [
+        (
+            f"- the first {real['rows']:,} records of BankSim's `bs140513_032310.csv` and an"
+            " importance file derived from them, read from"
+            f" `{real['source']}` (not part of the repository); {real['chunks']} chunks,"
+            f" input {real['mb']:.1f} MB"
+        ),
+        (
+            f"- txnpipe replay (`txnpipe run --fast`, in this process): {real['seconds']:.1f} s;"
+            f" detections: {found}; {real['rejects']} rejected records"
+        ),
+        *_peer_line(real["peer"], real["seconds"]),
+        "",
+    ]
+    if engines := real.get("engines"):
+        rows = [f"| {scaling_report.LABELS[k]} | {m['seconds']:.1f} | {m['peak_tree_mb']:.0f} MB"
+                f" | {m['returncode']} |" for k, m in engines.items()]  # fmt: skip
+        lines += [
+            (
+                "Each a separate process on its own embedded server, measured as a whole tree, as"
+                " on the scaling curve (exit 0: the engine's detections equal the inline run's,"
+                " file for file):"
+            ),
+            "",
+            "| command | seconds | whole-tree peak (PSS) | exit |",
+            "| --- | ---: | ---: | ---: |",
+            *rows,
+            "",
+        ]
+    return lines
 
 
 def _last(xs: list[float], n: int, what: str) -> str:
@@ -234,7 +293,7 @@ def render(r: dict[str, Any], plot_name: str | None, scaling_plot: str | None = 
             f"- txnpipe detections: {', '.join(f'{k} {v}' for k, v in rep['detections'].items())};"
             f" {rep['rejects']} rejected records"
         ),
-        *_peer_line(r),
+        *_peer_line(r.get("peer"), r["replay"]["seconds"]),
         (
             f"- baseline detections: {base['detections']};"
             f" same (chunk, pattern, merchant, customer) set as txnpipe: "
@@ -294,7 +353,7 @@ def render(r: dict[str, Any], plot_name: str | None, scaling_plot: str | None = 
     ]
     if plot_name:
         lines += [f"![per-chunk cost]({plot_name})", ""]
-    lines += _scale_section(r) + _rows10k_section(r)
+    lines += _scale_section(r) + _rows10k_section(r) + _real_section(r.get("real"))
     lines += scaling_report.section(r.get("scaling") or [], scaling_plot) + _notes()
     return "\n".join(lines)
 

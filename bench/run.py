@@ -11,7 +11,10 @@ Measures, on one embedded PostgreSQL server and one in-process moto S3:
 5. a ``chunk_rows=10000`` replay (records per second);
 6. the in-process DuckDB peer (``peer.py``) over the same file, checked equal to txnpipe,
    timed in pairs beside a txnpipe replay (``peer_pairs``);
-7. the scaling curve (``scaling.py``): ``txnpipe run --fast`` and ``txnpipe backfill`` with
+7. the real BankSim records (``data.real_dataset``), where the folder is there: a replay,
+   the peer in pairs beside it, and (unless ``--skip-scale``) ``txnpipe run`` and both
+   engines' backfill as separate processes, as on the scaling curve;
+8. the scaling curve (``scaling.py``): ``txnpipe run --fast`` and ``txnpipe backfill`` with
    DuckDB and Spark at 1x, 3x and 10x, each a separate process measured as a whole tree.
 
 Then writes ``docs/benchmarks.md``, ``docs/benchmarks_per_chunk.png`` and
@@ -37,7 +40,7 @@ from typing import Any
 import report
 import scaling_report
 from baseline import run_baseline
-from data import DATA, Dataset, dataset
+from data import DATA, REAL, Dataset, dataset, real_dataset
 from measure import (
     DetectJob,
     chunker_ticks,
@@ -53,7 +56,7 @@ from measure import (
     write_all_chunks,
 )
 from peer import run_peer
-from scaling import scaling_curve
+from scaling import run_and_backfill, scaling_curve
 
 from txnpipe.core.keys import source_name
 from txnpipe.core.settings import Settings
@@ -157,12 +160,33 @@ def measure_all(rows: int, quick: bool, skip_scale: bool) -> dict[str, Any]:
             f" timed in {PEER_PAIRS} pairs beside a txnpipe replay")
         r["peer"] = peer_pairs(server, data, settings, txnpipe_detections)
 
+        real = real_dataset()
+        r["real"] = {"missing": str(REAL)} if real is None else real_records(server, real,
+                                                                               settings)
+
         r["scale"] = None
         if child is not None:
             r["scale"] = scale(child, server, endpoint, rows * SCALE, settings)
     # separate processes on their own servers: after this process's server has stopped
+    if real is not None and not skip_scale:
+        say("== real BankSim records: txnpipe run --fast, then each engine's backfill")
+        r["real"]["engines"] = run_and_backfill(real)
     r["scaling"] = [] if skip_scale else scaling_curve(rows)
     return r
+
+
+def real_records(server: str, data: Dataset, settings: Settings) -> dict[str, Any]:
+    """Real data is where parsing and semantics meet surprises: the replay, its detections,
+    and the peer in pairs beside it, on the real BankSim records."""
+    say(f"== real BankSim records: {data.rows:,} records from {REAL}")
+    db = database(server, "bench_real")
+    rep = replay(db, data, settings, "real")
+    detections = detection_set(db, source_name(data.transactions.name))
+    settle(db)
+    say(f"   {rep.seconds:.2f} s end to end; detections {rep.detections}")
+    return {"source": str(REAL), "rows": data.rows, "chunks": len(rep.costs.seconds), "mb": _mb(data.transactions),
+            "seconds": rep.seconds, "detections": rep.detections, "rejects": rep.rejects,
+            "peer": peer_pairs(server, data, settings, detections)}  # fmt: skip
 
 
 def scale(

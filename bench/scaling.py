@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from data import dataset
+from data import Dataset, dataset
 from measure import say
 from tree_memory import measure
 
@@ -32,27 +32,32 @@ def scaling_curve(rows: int, scales: Sequence[int] = SCALES) -> list[dict[str, A
     points = []
     for scale in scales:
         data = dataset(rows * scale)
-        work = Path(tempfile.mkdtemp(prefix=f"txnpipe-scale{scale}-"))
-        try:
-            out, logs = work / "out", work / "logs"
-            logs.mkdir()
-            say(f"== scaling {scale}x: {rows * scale:,} records, txnpipe run --fast")
-            point: dict[str, Any] = {"scale": scale, "rows": rows * scale}
-            point["run"] = asdict(measure(
-                [*TXNPIPE, "run", "--fast", "--transactions", str(data.transactions),
-                 "--importance", str(data.importance), "--out", str(out),
-                 "--pg-data", str(work / "pg")], log=logs / "run.log"))  # fmt: skip
-            say(f"   {_line(point['run'])}")
-            for engine in ENGINES:
-                say(f"   backfill --engine {engine}")
-                point[engine] = asdict(measure(
-                    [*TXNPIPE, "backfill", "--engine", engine, "--from", str(out),
-                     "--importance", str(data.importance)], log=logs / f"{engine}.log"))  # fmt: skip
-                say(f"   {_line(point[engine])}")
-            points.append(point)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        say(f"== scaling {scale}x: {rows * scale:,} records, txnpipe run --fast")
+        points.append({"scale": scale, "rows": rows * scale, **run_and_backfill(data)})
     return points
+
+
+def run_and_backfill(data: Dataset) -> dict[str, Any]:
+    """``txnpipe run --fast`` of ``data``, then each engine's backfill of its folder."""
+    work = Path(tempfile.mkdtemp(prefix="txnpipe-scale-"))
+    try:
+        out, logs = work / "out", work / "logs"
+        logs.mkdir()
+        point: dict[str, Any] = {}
+        point["run"] = asdict(measure(
+            [*TXNPIPE, "run", "--fast", "--transactions", str(data.transactions),
+             "--importance", str(data.importance), "--out", str(out),
+             "--pg-data", str(work / "pg")], log=logs / "run.log"))  # fmt: skip
+        say(f"   {_line(point['run'])}")
+        for engine in ENGINES:
+            say(f"   backfill --engine {engine}")
+            point[engine] = asdict(measure(
+                [*TXNPIPE, "backfill", "--engine", engine, "--from", str(out),
+                 "--importance", str(data.importance)], log=logs / f"{engine}.log"))  # fmt: skip
+            say(f"   {_line(point[engine])}")
+        return point
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _line(m: dict[str, Any]) -> str:
