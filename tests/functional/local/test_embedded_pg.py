@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from tests.functional.cli_kit import IMPORTANCE, SEED_HEADER, run_fast, write
-from txnpipe.local import services
+from txnpipe.local import embedded_pg, services
 from txnpipe.tools.cli import main
 
 
@@ -36,3 +36,24 @@ def test_embedded_server_settings_apply_at_every_start(tmp_path: Path) -> None:
             assert row == (services.embedded_settings()["shared_buffers"],)
 
 
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_a_server_on_data_to_be_deleted_stops_without_a_shutdown_checkpoint(
+    tmp_path: Path, kept: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kept directory gets a fast shutdown (its last commits written out); a temporary
+    one an immediate shutdown, since it is deleted next: the server's log says which."""
+    logs: list[str] = []
+    release = embedded_pg.EmbeddedPostgres.release
+
+    def release_and_read_log(self: embedded_pg.EmbeddedPostgres, *args: bool) -> None:
+        release(self, *args)
+        logs.append((self.data_dir / "log").read_text())
+
+    monkeypatch.setattr(embedded_pg.EmbeddedPostgres, "release", release_and_read_log)
+    with services.postgres(None, tmp_path / "pgdata" if kept else None) as url:
+        psycopg.connect(url).close()
+    (log,) = logs
+    assert ("received fast shutdown request" in log) is kept
+    assert ("received immediate shutdown request" in log) is not kept
