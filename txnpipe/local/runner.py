@@ -393,8 +393,9 @@ def _run(opts: RunOptions, settings: Settings, stack: ExitStack, db_url: str, en
     queue_url = sqs.create_queue(QueueName=f"txnpipe-chunks-{run_id}")["QueueUrl"]
     stack.callback(sqs.delete_queue, QueueUrl=queue_url)
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
-    notifications.subscribe(s3, opts.bucket, arn["Attributes"]["QueueArn"], run_id, sources)
-    stack.callback(notifications.unsubscribe, s3, opts.bucket, run_id)
+    notifications.subscribe(s3, opts.bucket, arn["Attributes"]["QueueArn"], run_id, sources,
+                            private=own)  # fmt: skip
+    stack.callback(notifications.unsubscribe, s3, opts.bucket, run_id, private=own)
     with postgres.connect(db_url) as conn:
         for source in sources:
             postgres.reset_source(conn, source)
