@@ -358,10 +358,8 @@ def run(opts: RunOptions, progress: Progress = _quiet) -> RunSummary:
     created_out = preflight.prepare_out(opts.out, opts.inputs)
     with ExitStack() as stack:
         try:
-            db_url = stack.enter_context(services.postgres(opts.database_url, opts.pg_data))
-            services.check_database(db_url)
-            endpoint = stack.enter_context(services.s3_endpoint(opts.s3_endpoint))
-            services.check_s3(endpoint, opts.bucket)
+            db_url, endpoint = stack.enter_context(services.started(
+                opts.database_url, opts.pg_data, opts.s3_endpoint, opts.bucket))  # fmt: skip
             holder = f"txnpipe run pid {os.getpid()} on {socket.gethostname()}"
             lease = stack.enter_context(pglease.held(db_url, sources, holder))
         except TxnpipeError:

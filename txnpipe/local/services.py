@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,31 @@ REGION = "us-east-1"
 # no credential lives in the code and real AWS credentials never reach the local endpoint.
 LOCAL_KEY = secrets.token_hex(8)
 _EMBEDDED: dict[str, Any] = {}
+
+
+@contextmanager
+def started(database_url: str | None, data_dir: Path | None, endpoint: str | None,
+            bucket: str) -> Iterator[tuple[str, str]]:  # fmt: skip
+    """A run's PostgreSQL and S3 endpoint (``postgres``, ``s3_endpoint``), each reached once
+    before any work. The server starts on a thread while the endpoint starts here: an
+    embedded server's initdb and start (about 0.9 s, in processes of their own) and moto's
+    start and first request (about as long, in this process) ran one after the other."""
+    server = postgres(database_url, data_dir)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="txnpipe-pg-start")
+    starting = pool.submit(server.__enter__)
+    pool.shutdown(wait=False)
+
+    def stop_server(*exc: Any) -> bool:
+        """Once it has started, even when the endpoint failed meanwhile."""
+        return starting.exception() is None and bool(server.__exit__(*exc))
+
+    with ExitStack() as stack:
+        stack.push(stop_server)
+        s3_url = stack.enter_context(s3_endpoint(endpoint))
+        check_s3(s3_url, bucket)
+        db_url = starting.result()
+        check_database(db_url)
+        yield db_url, s3_url
 
 
 @contextmanager
