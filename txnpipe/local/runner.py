@@ -291,6 +291,7 @@ class _Run:
         """Mechanism Y: every event that came in since its last invocation, handed over; a
         sweep when none came for a while (or the last sweep is old), as the deployed
         detector's schedule does, so that a lost event or state change stalls nothing."""
+        self.prepare()
         last_event = last_sweep = time.monotonic()
         while not self.failure.stop.is_set() and not self.all_ended.is_set():
             events = self._take(timeout=0.5)
@@ -338,7 +339,8 @@ class _Run:
                 return events
 
     def prepare(self) -> None:
-        """The detector's weights, loaded before the first chunk lands."""
+        """The detector's weights, loaded while the chunker starts: a second of the run's
+        start (220,000 importance rows) that the chunks no longer wait for."""
         detector = self._detector()
         for source in sorted(self.sources):
             self.retrying(lambda s=source: detector.prepare(s))  # type: ignore[misc]
@@ -415,7 +417,6 @@ def _run(opts: RunOptions, settings: Settings, stack: ExitStack, db_url: str, en
         for stream in streams:
             store.upload(stream.input.path, stream.input_key)
             register_input(store, registry, stream.input_key, None, prefixes)
-    work.prepare()
     work.run()
     with postgres.connect(db_url) as conn:
         records = [stream_record(conn, source) for source in sources]
