@@ -127,7 +127,7 @@ class Detector:
 
     def prepare(self, source: str, report: DetectorReport | None = None) -> None:
         """Register the source and load its weights, once. The first event does it; a local
-        run does it ahead, while the input is still uploading."""
+        run does it on the detector's thread as it starts, while the chunker starts too."""
         if self.state.ensure_source(source):
             rows = weight_rows(self.store.get(*self.importance_of(source)))
             self.state.load_weights(source, rows)
