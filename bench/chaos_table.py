@@ -17,12 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import detection_files  # noqa: E402
-from tests.functional.datasets import scaled_settings  # noqa: E402
-from txnpipe.core.settings import Settings  # noqa: E402
-from txnpipe.local.inputs import InputFiles  # noqa: E402
-from txnpipe.local.runner import RunOptions, run  # noqa: E402
-from txnpipe.tools.generate import FULL_ROWS, generate  # noqa: E402
+from tests.conftest import detection_files
+from tests.functional.datasets import scaled_settings
+from txnpipe.core.settings import Settings
+from txnpipe.local.inputs import InputFiles
+from txnpipe.local.runner import RunOptions, run
+from txnpipe.tools.generate import FULL_ROWS, generate
 
 
 def main() -> None:

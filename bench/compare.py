@@ -33,9 +33,10 @@ def _per_chunk_ms(run_json: Path) -> list[float]:
 
 def _replay(code: Path, cli_module: str, data: Path, out: Path) -> tuple[float, float]:
     """(median ms per chunk, seconds end to end) of one replay with the code in ``code``."""
-    command = [sys.executable, "-c",
-               f"import sys; sys.path.insert(0, {str(code)!r}); import runpy; "
-               f"sys.argv = ['txnpipe'] + sys.argv[1:]; runpy.run_module({cli_module!r}, run_name='__main__')",
+    script = (f"import sys; sys.path.insert(0, {str(code)!r}); import runpy; "
+              "sys.argv = ['txnpipe'] + sys.argv[1:]; "
+              f"runpy.run_module({cli_module!r}, run_name='__main__')")
+    command = [sys.executable, "-c", script,
                "run", "--transactions", str(data / "bs140513_032310.csv"),
                "--importance", str(data / "bsNET140513_032310.csv"), "--out", str(out), "--fast"]  # fmt: skip
     started = time.monotonic()

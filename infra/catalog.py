@@ -86,7 +86,7 @@ def _table_input(table: Table, bucket: str) -> glue.CfnTable.TableInputProperty:
         storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
             location=location,
             columns=[glue.CfnTable.ColumnProperty(name=c.lower(), type="string")
-                     for c in table.columns],  # fmt: skip
+                     for c in table.columns],
             input_format="org.apache.hadoop.mapred.TextInputFormat",
             output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
             serde_info=glue.CfnTable.SerdeInfoProperty(

@@ -352,9 +352,9 @@ class TxnPipeConfig:
             ),
             log_retention_days=_as_int("logRetentionDays", get("logRetentionDays"), minimum=1),
             scratch_expiration_days=_as_int("scratchExpirationDays", get("scratchExpirationDays"),
-                                            minimum=1),  # fmt: skip
+                                            minimum=1),
             outputs_expiration_days=None if get("outputsExpirationDays") is None else _as_int(
-                "outputsExpirationDays", get("outputsExpirationDays"), minimum=1),  # fmt: skip
+                "outputsExpirationDays", get("outputsExpirationDays"), minimum=1),
             alarm_topic_arn=_as_optional_str(get("alarmTopicArn")),
             local_invoke=_as_bool("localInvoke", get("localInvoke")),
             settings_env=parse_settings(get("settings")),

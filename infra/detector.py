@@ -51,8 +51,8 @@ from infra.detection_events import DetectionEvents
 from infra.functions import VpcPythonFunction
 from infra.heavy_aggregation import HeavyAggregation
 from infra.nag import acknowledge, iam5_resource
-from infra.queues import terminal_queue
 from infra.network import Network
+from infra.queues import terminal_queue
 from infra.storage import Storage
 from txnpipe.core import environment as ENV
 

@@ -134,11 +134,11 @@ class Monitoring(Construct):
             "minutes (lock held by another session? see the chunker's logs: busy=true)",
         )
         for alarm_id, metric, description in (
-            ("InputRefused", "StreamsRefused", "an input put was refused and changed nothing "
+            ("InputRefused", "StreamsRefused", ("an input put was refused and changed nothing "
              "(its name is a stream already, or no valid source name): txnpipe status lists "
-             "the refusals"),
-            ("StreamFailed", "StreamsFailed", "a stream failed (no transactions file, or no "
-             "importance file): txnpipe status shows the reason"),
+             "the refusals")),
+            ("StreamFailed", "StreamsFailed", ("a stream failed (no transactions file, or no "
+             "importance file): txnpipe status shows the reason")),
         ):  # fmt: skip
             self._alarm(
                 alarm_id,

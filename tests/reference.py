@@ -250,8 +250,7 @@ def _parse_record_slow(data: bytes, pos: int) -> tuple[list[bytes], int]:
 
 def _iter_records(data: bytes):
     """Yield _Record for every CSV record (header included), skipping empty lines."""
-    if data.startswith(_BOM):
-        data = data[len(_BOM):]
+    data = data.removeprefix(_BOM)
     n = len(data)
     pos = 0
     while pos < n:

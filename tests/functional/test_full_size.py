@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import detection_files
-from tests.reference import reference_detections
 from tests.functional.txnpipe_process import call
+from tests.reference import reference_detections
 from txnpipe.core.settings import Settings
 from txnpipe.local.inputs import InputFiles
 from txnpipe.local.runner import RunOptions, run

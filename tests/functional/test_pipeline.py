@@ -220,7 +220,7 @@ def test_two_chunker_ticks_at_once_never_write_a_chunk_twice(
                 while not run_tick(CountingStore(), state, kit.settings, kit.source,
                                    kit.input_key, reader=reader, max_chunks=1).done:  # fmt: skip
                     pass
-        except BaseException as exc:  # reported below, not lost in the thread
+        except BaseException as exc:  # noqa: BLE001 - reported below, not lost in the thread
             errors.append(exc)
             barrier.abort()
 

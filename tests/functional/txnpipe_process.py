@@ -24,7 +24,7 @@ def _default_sigint() -> None:
 def start(*args: str | Path) -> subprocess.Popen[str]:
     return subprocess.Popen([*COMMAND, *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_default_sigint)  # fmt: skip
+                            preexec_fn=_default_sigint)  # noqa: PLW1509 - only a signal disposition
 
 
 def finish(process: subprocess.Popen[str], timeout: float = 240) -> subprocess.CompletedProcess[str]:

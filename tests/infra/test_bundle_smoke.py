@@ -109,8 +109,8 @@ def test_each_lambda_bundle_runs_its_handler_on_its_own(
     assert kit.detection_files() == ds.expected()
     migrator = _bundle("migrator", tmp_path / "migrator", bundling.migrator_requirements())
     done = subprocess.run([sys.executable, "-S", "-c",
-                           "import sys; sys.path[:0] = sys.argv[1:3]; import handler; "
-                           "print(callable(handler.handler))", str(migrator), str(runtime)],
+                           ("import sys; sys.path[:0] = sys.argv[1:3]; import handler; "
+                            "print(callable(handler.handler))"), str(migrator), str(runtime)],
                           capture_output=True, text=True, check=False)  # fmt: skip
     assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr[-3000:]
 
@@ -139,7 +139,7 @@ print(job.main(sys.argv[1:]))
     records = list(iter_records(ds.transactions.read_bytes()))
     header, rows = records[0], records[1:]
     rows_per_chunk = ds.settings.chunk_rows
-    for k in range(0, -(-len(rows) // rows_per_chunk)):
+    for k in range(-(-len(rows) // rows_per_chunk)):
         path = data / "chunks" / "stream" / f"chunk_{k:06d}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(header + b"".join(rows[k * rows_per_chunk : (k + 1) * rows_per_chunk]))

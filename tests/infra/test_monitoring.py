@@ -14,11 +14,10 @@ from infra.config import (
     CHUNKER_SERVICE,
     DETECTOR_SERVICE,
     METRICS_NAMESPACE,
-    ConfigError,
-    TxnPipeConfig,
 )
 from infra.monitoring import stall_minutes
 from tests.infra.synth import Synth
+
 
 def alarm(synth: Synth, name: str) -> dict[str, Any]:
     """The properties of the alarm whose construct id is ``name``."""

@@ -12,6 +12,6 @@ README = Path(__file__).parents[2] / "README.md"
 def test_readme_settings_table_matches_the_code() -> None:
     text = README.read_text(encoding="utf-8")
     section = text.split("## Settings", 1)[1].split("\n## ", 1)[0]
-    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \|", section, flags=re.M)
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \|", section, flags=re.MULTILINE)
     documented = {name: float(default.strip()) for name, default in rows}
     assert documented == {k: float(v) for k, v in Settings().as_dict().items()}

@@ -292,7 +292,7 @@ class _SparkDialect:
     def setting(self, setting: Setting) -> Column:
         return F.lit(setting.value(self.settings))
 
-    def number(self, value: int | float) -> Column:
+    def number(self, value: float) -> Column:
         return F.lit(value)
 
     def product(self, left: Column, right: Column) -> Column:

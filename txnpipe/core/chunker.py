@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from txnpipe.core.csvscan import BOM, scan_records
 from txnpipe.core.errors import TxnpipeError
@@ -160,7 +160,7 @@ def run_tick(
     source: str,
     input_key: str,
     run_seconds: float = 0.0,
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     sleep: Callable[[float], None] = time.sleep,
     fault: Fault = no_fault,
     max_chunks: int | None = None,
@@ -223,7 +223,7 @@ def tick_streams(
     settings: Settings,
     run_seconds: float = 0.0,
     sources: Sequence[str] | None = None,
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     sleep: Callable[[float], None] = time.sleep,
     fault: Fault = no_fault,
     max_chunks: int | None = None,

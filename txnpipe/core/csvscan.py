@@ -20,7 +20,7 @@ _PLAIN = rb"[^,\n]*"
 _FIELD = rb"(?:" + _QUOTED + rb"|" + _PLAIN + rb")"
 _RECORD = re.compile(_FIELD + rb"(?:," + _FIELD + rb")*(?:\n|\Z)")
 _FIELD_RE = re.compile(rb"(" + _QUOTED + rb"|" + _PLAIN + rb")(?:,|\n|\Z)")
-_QUOTED_VALUE = re.compile(rb'"((?:[^"]|"")*)(?:"|\Z)(.*)', re.S)
+_QUOTED_VALUE = re.compile(rb'"((?:[^"]|"")*)(?:"|\Z)(.*)', re.DOTALL)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from txnpipe.core.chunkparse import ParsedChunk, parse_chunk, rejects_csv
 from txnpipe.core.detections import RecordedDetection, detections_csv, file_bounds, files_due
@@ -30,8 +30,8 @@ from txnpipe.core.keys import (
 from txnpipe.core.ports import (
     DetectionEvents,
     DetectorState,
-    FileWritten,
     Fault,
+    FileWritten,
     ObjectStore,
     ObjectVersion,
     UpgradeEngine,
@@ -63,7 +63,7 @@ _LOOKAHEAD = 2  # chunks read and staged ahead of the one being applied
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,8 @@ class Detector:
             if run is not None:
                 try:
                     candidates = self.upgrade_engine.result(source, run)
-                except Exception as exc:  # a failed run is started again, nothing is lost
+                # a failed run is started again, nothing is lost
+                except Exception as exc:  # noqa: BLE001
                     report.upgrade_failures.append(f"{run.run_id}: {exc}")
                     candidates, session.run = None, None
                 if candidates is not None:

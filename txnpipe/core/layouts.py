@@ -122,8 +122,7 @@ def check_header_line(raw_header: bytes) -> None:
 
 
 def header_fields(raw_header: bytes, what: str = "input") -> list[str]:
-    if raw_header.startswith(BOM):
-        raw_header = raw_header[len(BOM) :]
+    raw_header = raw_header.removeprefix(BOM)
     try:
         check_header_line(raw_header)
     except TxnpipeError as exc:

@@ -23,8 +23,7 @@ def _header(path: Path, what: str) -> bytes:
         raise TxnpipeError(f"{what} file {str(path)!r} is a directory") from None
     except OSError as exc:
         raise TxnpipeError(f"{what} file {str(path)!r} cannot be read: {exc.strerror}") from None
-    if head.startswith(BOM):
-        head = head[len(BOM) :]
+    head = head.removeprefix(BOM)
     if not head.strip():
         raise TxnpipeError(f"{what} file {str(path)!r} is empty")
     scan = scan_records(head, eof=len(head) < _HEAD, limit=1)

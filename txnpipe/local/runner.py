@@ -88,7 +88,7 @@ class _Failure:
         def guarded() -> None:
             try:
                 fn()
-            except BaseException as exc:  # handed to the main thread, not swallowed
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread, not swallowed
                 self.error = self.error or exc
                 self.stop.set()
 
@@ -218,7 +218,7 @@ class _Run:
             if not pending:
                 stop.wait(_LEAD_PAUSE)
                 continue
-            reports = self.retrying(lambda: self._tick(pending))
+            reports = self.retrying(lambda p=pending: self._tick(p))  # type: ignore[misc]
             for report in reports:
                 stream = next(s for s in pending if s.source == report.source)
                 stream.done = report.done or report.failed is not None

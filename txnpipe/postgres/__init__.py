@@ -9,8 +9,8 @@ history. Every value reaches the server as a bound parameter.
 from txnpipe.postgres.chunker_state import PgChunkerState
 from txnpipe.postgres.connection import connect, reset_source, source_id
 from txnpipe.postgres.detector_state import PgDetectorState
-from txnpipe.postgres.streams import PgStreamRegistry, purge, restart
 from txnpipe.postgres.migrations import CHUNKER_ROLE, DETECTOR_ROLE, LATEST, migrate
+from txnpipe.postgres.streams import PgStreamRegistry, purge, restart
 
 __all__ = ["CHUNKER_ROLE", "DETECTOR_ROLE", "LATEST", "PgChunkerState", "PgDetectorState", "PgStreamRegistry",
            "connect", "migrate", "purge", "reset_source", "restart", "source_id"]  # fmt: skip

@@ -544,7 +544,7 @@ def test_an_invalid_name_is_refused(lambda_environment: Kit) -> None:
     key = "inputs/transactions/.csv"
     kit.store.put(key, kit.store.get(kit.input_key))
     assert invoke_handler("chunker", input_put_event(kit, key))["refused"] == [".csv"]
-    ((source, reason),) = _refusals(kit)
+    ((_, reason),) = _refusals(kit)
     assert "source name" in reason
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import detection_files
-from tests.functional.cli_kit import IMPORTANCE, SEED_HEADER, run_fast, write
+from tests.functional.cli_kit import IMPORTANCE, SEED_HEADER, write
 from txnpipe.tools.cli import main
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import detection_files
 from tests.functional.cli_kit import IMPORTANCE, SEED_HEADER, write
 from tests.functional.datasets import dataset
 from tests.functional.pipeline_kit import Kit

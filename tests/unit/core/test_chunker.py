@@ -4,7 +4,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,7 +16,7 @@ from txnpipe.core.settings import Settings
 from txnpipe.core.streams import Stream
 
 HEADER = b"CustomerId,MerchantId,transaction_value,gender,transaction_type\r\n"
-T0 = datetime(2026, 11, 29, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 29, 0, 0, tzinfo=UTC)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -20,7 +20,7 @@ from txnpipe.core.rules.expressions import Const, at_least
 
 
 def _recorded(chunk: int, pattern: int, merchant: str, customer: str) -> RecordedDetection:
-    t = datetime(2026, 11, 29, 3, 35, 3, 123456, tzinfo=timezone.utc)
+    t = datetime(2026, 11, 29, 3, 35, 3, 123456, tzinfo=UTC)
     return RecordedDetection(chunk, pattern, merchant, customer, t, t)
 
 
@@ -35,7 +35,7 @@ def test_order_is_point_pattern_merchant_customer_by_code_point() -> None:
 
 
 def test_ist_timestamp_format() -> None:
-    t = datetime(2026, 11, 29, 3, 35, 3, 123999, tzinfo=timezone.utc)
+    t = datetime(2026, 11, 29, 3, 35, 3, 123999, tzinfo=UTC)
     assert ist_iso(t) == "2026-11-29T09:05:03.123+05:30"
 
 

@@ -1,14 +1,14 @@
 """``txnpipe status``'s pure parts: naming the database, and a source's state from its row."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from txnpipe.core.errors import TxnpipeError
 from txnpipe.tools.status import _source_status, describe_url
 
-NOW = datetime(2026, 11, 29, 4, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)
 
 
 def test_the_database_is_named_without_its_password() -> None:

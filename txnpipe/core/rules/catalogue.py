@@ -145,7 +145,7 @@ CHILD = ThresholdRule(
     action="CHILD",
     scope="pair",
     condition=all_of(at_least(PAIR_TXNS, Setting("child_min_txns")),
-                     below(MEAN_VALUE, Setting("child_max_avg_value"))),  # fmt: skip
+                     below(MEAN_VALUE, Setting("child_max_avg_value"))),
 )
 DEI_NEEDED = ThresholdRule(
     pattern=3,

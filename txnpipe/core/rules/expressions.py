@@ -124,7 +124,7 @@ class Dialect(Protocol[T]):
 
     def setting(self, setting: Setting) -> T: ...
 
-    def number(self, value: int | float) -> T: ...
+    def number(self, value: float) -> T: ...
 
     def product(self, left: T, right: T) -> T: ...
 
@@ -195,7 +195,7 @@ class SqlDialect:
     def setting(self, setting: Setting) -> str:
         return self.placeholder.format(name=setting.name)
 
-    def number(self, value: int | float) -> str:
+    def number(self, value: float) -> str:
         return repr(value)
 
     def product(self, left: str, right: str) -> str:

@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,7 @@ def _moment(value: Any, where: str) -> datetime:
         raise TypeError(f"{where} is not a timestamp")
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment
 
 
@@ -116,7 +116,7 @@ def _read_run_json(folder: Path, source: str | None = None) -> tuple[str, list[C
                 ChunkTiming(
                     chunk=int(c["chunk"]),
                     arrived_at=(_moment(c["arrived_at"], f"chunks[{i}].arrived_at")
-                                if c.get("arrived_at") is not None else None),  # fmt: skip
+                                if c.get("arrived_at") is not None else None),
                     y_start=_moment(c["y_start"], f"chunks[{i}].y_start"),
                     applied_at=_moment(c["applied_at"], f"chunks[{i}].applied_at"),
                     records=int(c["records"]),
@@ -263,7 +263,7 @@ def _cross_check(data: RunData) -> None:
     if logged_rejects != len(data.rejects):
         data.notes.append(f"run.json counts {logged_rejects:,} rejects, the rejects files hold "
                           f"{len(data.rejects):,} rows.")  # fmt: skip
-    if data.manifest and isinstance(data.manifest.get("chunks"), int):
-        if data.manifest["chunks"] != len(data.chunks):
-            data.notes.append(f"the manifest announces {data.manifest['chunks']:,} chunks, "
-                              f"run.json lists {len(data.chunks):,}.")  # fmt: skip
+    if (data.manifest and isinstance(data.manifest.get("chunks"), int)
+            and data.manifest["chunks"] != len(data.chunks)):  # fmt: skip
+        data.notes.append(f"the manifest announces {data.manifest['chunks']:,} chunks, "
+                          f"run.json lists {len(data.chunks):,}.")  # fmt: skip

@@ -57,7 +57,7 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _num(value: float | int | None, digits: int = 0) -> str:
+def _num(value: float | None, digits: int = 0) -> str:
     if value is None:
         return "–"
     return f"{value:,.{digits}f}" if digits else f"{value:,}"

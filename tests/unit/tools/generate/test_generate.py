@@ -7,6 +7,7 @@ of txnpipe's own reader, so a reader bug cannot hide a generator bug or the othe
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import math
 import sys
 from collections import Counter, defaultdict
@@ -92,7 +93,7 @@ def test_banksim_file_names_and_headers(small_banksim: GeneratedFiles) -> None:
 def test_seed_file_names_and_headers(small_seed: GeneratedFiles) -> None:
     assert small_seed.transactions.name == "transactions.csv"
     assert small_seed.importance.name == "CustomerImportance.csv"
-    header, records = _records(small_seed.transactions)
+    header, _ = _records(small_seed.transactions)
     assert ",".join(header) == SEED_TRANSACTIONS_HEADER
     assert SEED_TRANSACTIONS_HEADER == (
         "TransactionId,CustomerId,MerchantId,transaction_value,gender,transaction_type,step"
@@ -156,7 +157,7 @@ def test_steps_increase_and_span(small_banksim: GeneratedFiles) -> None:
     _, records = _records(small_banksim.transactions)
     steps = [int(rec[0]) for rec in records]
     assert steps[0] == 0 and steps[-1] == 179
-    assert all(a <= b for a, b in zip(steps, steps[1:]))
+    assert all(a <= b for a, b in itertools.pairwise(steps))
 
 
 def test_shape_of_small_file(small_banksim: GeneratedFiles) -> None:

@@ -3,7 +3,7 @@ at its evaluation point; rows that are not detections are named."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from txnpipe.tools.report import load_run
 from txnpipe.tools.report.analysis import is_merchant_rule, label, patterns_of, title
 from txnpipe.tools.report.folder import ChunkTiming, PointFinder, parse_detection
 
-T0 = datetime(2026, 11, 29, 3, 0, 0, 123000, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 29, 3, 0, 0, 123000, tzinfo=UTC)
 
 
 def _finder(chunks: int) -> PointFinder:

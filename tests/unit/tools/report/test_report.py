@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ from txnpipe.core.errors import TxnpipeError
 from txnpipe.tools.cli import main
 from txnpipe.tools.report import load_run, quantile, reason_category, write_report
 
-T0 = datetime(2026, 11, 29, 3, 0, 0, 123456, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 29, 3, 0, 0, 123456, tzinfo=UTC)
 
 
 def _y_start(chunk: int) -> datetime:
