@@ -201,7 +201,7 @@ def _real_section(real: dict[str, Any] | None) -> list[str]:
         return []
     lines = ["## Real BankSim records", ""]
     if "missing" in real:
-        return [*lines, f"Not measured: the real BankSim records are not at `{real['missing']}`.", ""]
+        return [*lines, f"Not measured: the real records are not at `{real['missing']}`.", ""]
     found = ", ".join(f"{k} {v}" for k, v in real["detections"].items()) or "none"
     lines += [
         (

@@ -161,8 +161,8 @@ def measure_all(rows: int, quick: bool, skip_scale: bool) -> dict[str, Any]:
         r["peer"] = peer_pairs(server, data, settings, txnpipe_detections)
 
         real = real_dataset()
-        r["real"] = {"missing": str(REAL)} if real is None else real_records(server, real,
-                                                                               settings)
+        r["real"] = (real_records(server, real, settings) if real is not None
+                     else {"missing": str(REAL)})  # the page says where they were looked for
 
         r["scale"] = None
         if child is not None:
@@ -184,9 +184,9 @@ def real_records(server: str, data: Dataset, settings: Settings) -> dict[str, An
     detections = detection_set(db, source_name(data.transactions.name))
     settle(db)
     say(f"   {rep.seconds:.2f} s end to end; detections {rep.detections}")
-    return {"source": str(REAL), "rows": data.rows, "chunks": len(rep.costs.seconds), "mb": _mb(data.transactions),
-            "seconds": rep.seconds, "detections": rep.detections, "rejects": rep.rejects,
-            "peer": peer_pairs(server, data, settings, detections)}  # fmt: skip
+    return {"source": str(REAL), "rows": data.rows, "chunks": len(rep.costs.seconds),
+            "mb": _mb(data.transactions), "seconds": rep.seconds, "detections": rep.detections,
+            "rejects": rep.rejects, "peer": peer_pairs(server, data, settings, detections)}  # fmt: skip
 
 
 def scale(
