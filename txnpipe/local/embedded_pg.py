@@ -193,6 +193,7 @@ class EmbeddedPostgres:
 
     def stop(self, immediate: bool = False) -> None:
         """Fast shutdown; immediate, then a kill, if it does not finish in time.
+
         ``immediate`` for data about to be deleted: a fast shutdown first writes every dirty
         buffer out in a checkpoint (with ``synchronous_commit=off``, an immediate one loses
         the last commits, which only a discarded directory can afford)."""

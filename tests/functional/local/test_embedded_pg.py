@@ -36,8 +36,6 @@ def test_embedded_server_settings_apply_at_every_start(tmp_path: Path) -> None:
             assert row == (services.embedded_settings()["shared_buffers"],)
 
 
-
-
 @pytest.mark.parametrize("kept", [True, False])
 def test_a_server_on_data_to_be_deleted_stops_without_a_shutdown_checkpoint(
     tmp_path: Path, kept: bool, monkeypatch: pytest.MonkeyPatch
