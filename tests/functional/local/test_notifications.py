@@ -3,6 +3,8 @@ entries and taken out again; the pause that lets a concurrent writer show itself
 only where another writer can exist."""
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -26,7 +28,15 @@ def test_entries_come_and_go_and_only_a_shared_bucket_waits_for_other_writers(
     s3.put_bucket_notification_configuration(
         Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [OTHER]})
     pauses: list[float] = []
-    monkeypatch.setattr(notifications.time, "sleep", pauses.append)
+    sleep, here = time.sleep, threading.current_thread()
+
+    def record(seconds: float) -> None:  # time.sleep is every thread's: only this one's count
+        if threading.current_thread() is here:
+            pauses.append(seconds)
+        else:
+            sleep(seconds)
+
+    monkeypatch.setattr(notifications.time, "sleep", record)
 
     notifications.subscribe(s3, bucket, ARN, "r1", ["alpha", "beta"], private=private)
     assert _ids(s3, bucket) == ["someone-else", "txnpipe-run-r1-alpha", "txnpipe-run-r1-beta"]
